@@ -1,0 +1,114 @@
+// The contract between the engine and a compute backend (reference TS loops, native CPU, later CUDA).
+// A backend owns storage (opaque handles; reading values into JS is explicit) and a fixed table of kernels.
+// Kernels write into output storage the engine allocated; all tensors they see are contiguous, offset 0,
+// unless an argument says otherwise (strided copies take explicit offsets and strides).
+import type { DType, HostArray } from './dtype';
+
+/** An opaque handle to `size` elements of `dtype` owned by a backend. */
+export interface Storage {
+  readonly dtype: DType;
+  readonly size: number;
+}
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'tanh' | 'sigmoid' | 'abs' | 'sign' | 'erf'
+  | 'gelu' | 'gelu_grad' | 'relu' | 'step' | 'square' | 'reciprocal';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow' | 'gt' | 'ge' | 'lt' | 'le' | 'eq';
+
+export type ReduceOp = 'sum' | 'max';
+
+export interface MatmulAttrs {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  /** A is stored [K, M] per batch instead of [M, K]. */
+  transA: boolean;
+  /** B is stored [N, K] per batch instead of [K, N]. */
+  transB: boolean;
+  /** Element stride between batches of A and B; 0 broadcasts one matrix over the batch. */
+  strideA: number;
+  strideB: number;
+  /** C = alpha·op(A)·op(B) + beta·C. beta 0 ignores the old contents of C. */
+  alpha: number;
+  beta: number;
+}
+
+export interface GatherAttrs {
+  /** x is viewed as [outer, n, inner]; idx as [outer or 1, k]; the result as [outer, k, inner]. */
+  outer: number;
+  n: number;
+  inner: number;
+  k: number;
+  /** false: one index row shared by every outer slice. */
+  idxBatched: boolean;
+}
+
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1 - beta1^t and 1 - beta2^t. */
+  biasCorrection1: number;
+  biasCorrection2: number;
+}
+
+export interface Kernels {
+  /** out[i] = op(x[i]). */
+  unary(op: UnaryOp, x: Storage, out: Storage): void;
+  /** out[idx] = op(a[idx·aStrides], b[idx·bStrides]) over `shape` (the output shape, row-major). */
+  binary(op: BinaryOp, a: Storage, aStrides: number[], b: Storage, bStrides: number[], out: Storage, shape: number[]): void;
+  /** out = x·scale + shift. */
+  affine(x: Storage, out: Storage, scale: number, shift: number): void;
+  /** out = min(max(x, lo), hi). */
+  clamp(x: Storage, out: Storage, lo: number, hi: number): void;
+  /** x viewed [outer, r, inner] reduced over r into out [outer, inner]. */
+  reduce(op: ReduceOp, x: Storage, out: Storage, outer: number, r: number, inner: number): void;
+  /** Index of the first maximum over r; out is int32 [outer, inner]. */
+  argmax(x: Storage, out: Storage, outer: number, r: number, inner: number): void;
+  matmul(a: Storage, b: Storage, out: Storage, attrs: MatmulAttrs): void;
+  /** out (contiguous, `shape`) = src[offset + Σ idx·strides]. */
+  stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void;
+  /** out[offset + Σ idx·strides] += src (contiguous, `shape`). */
+  stridedAccumulate(src: Storage, out: Storage, offset: number, strides: number[], shape: number[]): void;
+  gather(x: Storage, idx: Storage, out: Storage, attrs: GatherAttrs): void;
+  /** out (already holding [outer, n, inner] values, usually zeros) += src scattered by idx. */
+  scatterAdd(src: Storage, idx: Storage, out: Storage, attrs: GatherAttrs): void;
+  /** Softmax over the last axis of a [rows, cols] view. */
+  softmax(x: Storage, out: Storage, rows: number, cols: number): void;
+  /** dx = y ⊙ (dy − Σ dy⊙y). */
+  softmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void;
+  logSoftmax(x: Storage, out: Storage, rows: number, cols: number): void;
+  /** dx = dy − exp(y)·Σ dy. */
+  logSoftmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void;
+  /** Normalises rows of [rows, cols]; writes mean and rstd ([rows]) for the backward pass. */
+  layerNorm(x: Storage, weight: Storage | null, bias: Storage | null, out: Storage, mean: Storage, rstd: Storage,
+    rows: number, cols: number, eps: number): void;
+  /** Writes dx; writes (not accumulates) dweight and dbias when given. */
+  layerNormBackward(dy: Storage, x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, dx: Storage,
+    dweight: Storage | null, dbias: Storage | null, rows: number, cols: number): void;
+  /** Element-wise conversion between dtypes (float → int32 truncates toward zero). */
+  cast(x: Storage, out: Storage): void;
+  fill(out: Storage, value: number): void;
+  /** One decoupled-weight-decay Adam step, in place on param, m and v. */
+  adamw(param: Storage, grad: Storage, m: Storage, v: Storage, attrs: AdamWAttrs): void;
+}
+
+export type KernelName = keyof Kernels;
+
+export interface Backend {
+  readonly name: string;
+  /** Storage with unspecified contents. */
+  alloc(dtype: DType, size: number): Storage;
+  /** Copies host values into new storage. */
+  upload(data: HostArray): Storage;
+  /** Copies storage contents out to a new host array. */
+  download(s: Storage): HostArray;
+  free(s: Storage): void;
+  /** Number of storages allocated and not yet freed (leak checks). */
+  liveBuffers(): number;
+  readonly kernels: Kernels;
+}

@@ -1,0 +1,15 @@
+// The op vocabulary, one import for models and training code.
+export * from './creation';
+export * from './elementwise';
+export * from './reduce';
+export * from './movement';
+export * from './matmul';
+export * from './indexing';
+export * from './activation';
+export * from './normalization';
+export * from './loss';
+export * from './conv';
+export * from './pool';
+export * from './resize';
+export * from './dropout';
+export * from './sort';
