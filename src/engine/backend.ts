@@ -105,6 +105,8 @@ export interface Backend {
   alloc(dtype: DType, size: number): Storage;
   /** Copies host values into new storage. */
   upload(data: HostArray): Storage;
+  /** Overwrites storage contents with host values of the same length and dtype. */
+  write(s: Storage, data: HostArray): void;
   /** Copies storage contents out to a new host array. */
   download(s: Storage): HostArray;
   free(s: Storage): void;

@@ -90,6 +90,11 @@ export class Tensor implements Disposable {
     return a instanceof Float32Array ? a : Float32Array.from(a);
   }
 
+  /** Overwrites the values in place (loading weights); keeps identity, so optimizer references stay valid. */
+  assign(data: HostArray): void {
+    this.backend.write(this.storage, data);
+  }
+
   item(): number {
     if (this.size !== 1) throw new Error(`item() needs a single element, tensor has shape ${fmtShape(this.shape)}`);
     return this.toArray()[0];

@@ -15,6 +15,10 @@ export function createReferenceBackend(pool: HostPool = new HostPool()): Backend
       host(s).set(data);
       return s;
     },
+    write: (s: Storage, data: HostArray) => {
+      if (data.length !== s.size) throw new Error(`write of ${data.length} values into storage of ${s.size}`);
+      host(s).set(data);
+    },
     download: (s: Storage) => host(s).slice(),
     free: (s: Storage) => pool.release(s),
     liveBuffers: () => pool.liveCount(),
