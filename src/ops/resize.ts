@@ -3,7 +3,8 @@
 // interpolation matrices built here; the gradient comes from matmul.
 import type { Backend } from '../engine/backend';
 import type { DType } from '../engine/dtype';
-import { Tensor } from '../engine/tensor';
+import { noGrad } from '../engine/scope';
+import { record, Tensor } from '../engine/tensor';
 import { tensor } from './creation';
 import { matmul } from './matmul';
 
@@ -71,8 +72,24 @@ export function resize2d(x: Tensor, opts: ResizeOptions): Tensor {
   } else {
     throw new Error('resize2d needs size or scaleFactor');
   }
+  if (opts.mode === 'bicubic' && outH === H && outW === W) return sameSizeBicubic(x, scaleH, scaleW);
   const mh = matrixTensor(x.backend, interpolationMatrix(H, outH, scaleH, opts.mode), outH, H, x.dtype);
   const mw = matrixTensor(x.backend, interpolationMatrix(W, outW, scaleW, opts.mode), outW, W, x.dtype);
   const rows = matmul(x, mw, false, true); // [..., H, outW]
   return matmul(mh, rows); // [..., outH, outW]
+}
+
+/**
+ * PyTorch quirk kept for parity: at equal input and output size, upsample_bicubic2d's forward still resamples
+ * with the given scale (a slight blur when a scale factor is passed), but its backward special-cases equal sizes
+ * and passes the gradient through unchanged. Pixel pre-training hits this on every step (spec §1.6).
+ */
+function sameSizeBicubic(x: Tensor, scaleH: number, scaleW: number): Tensor {
+  const [H, W] = x.shape.slice(-2);
+  const out = noGrad(() => {
+    const mh = matrixTensor(x.backend, interpolationMatrix(H, H, scaleH, 'bicubic'), H, H, x.dtype);
+    const mw = matrixTensor(x.backend, interpolationMatrix(W, W, scaleW, 'bicubic'), W, W, x.dtype);
+    return matmul(mh, matmul(x, mw, false, true));
+  });
+  return record(out, 'bicubicSameSize', [x], (g) => [g]);
 }

@@ -1,0 +1,191 @@
+// The native CPU backend: the reference backend's host storage (typed arrays in a HostPool) with float32 kernels
+// running in the C++ addon (OpenBLAS sgemm, OpenMP loops). Every other dtype (float64 gradient checks, int32
+// index tensors) and `cast` go to the reference kernels, which read the same storage, so nothing is copied.
+import type { AdamWAttrs, Backend, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import { dtypeOfArray } from '../../engine/dtype';
+import { HostPool, host } from '../reference/host_storage';
+import { createReferenceBackend, referenceKernels } from '../reference/reference_backend';
+import { loadNative, type NativeCpu } from './binding';
+
+export interface CpuBackendOptions {
+  /** Threads for the addon's OpenMP loops and OpenBLAS (process-wide setting). Default: OpenMP's default. */
+  threads?: number;
+  /** Storage pool, shareable with a reference backend. */
+  pool?: HostPool;
+}
+
+function f32(s: Storage): Float32Array | null {
+  const d = host(s);
+  return d instanceof Float32Array ? d : null;
+}
+
+function opTable(names: readonly string[]): Map<string, number> {
+  return new Map(names.map((n, i) => [n, i]));
+}
+
+function code(table: Map<string, number>, op: string, kind: string): number {
+  const c = table.get(op);
+  if (c === undefined) throw new Error(`cpu backend: the native addon has no ${kind} op '${op}'`);
+  return c;
+}
+
+export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
+  const ref = referenceKernels();
+  const unaryCodes = opTable(native.unaryOps);
+  const binaryCodes = opTable(native.binaryOps);
+  const word = (s: Storage): Float32Array | Int32Array | null => {
+    const d = host(s);
+    return d instanceof Float32Array || d instanceof Int32Array ? d : null;
+  };
+
+  return {
+    unary(op: UnaryOp, x: Storage, out: Storage): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.unary(code(unaryCodes, op, 'unary'), xs, ys);
+      else ref.unary(op, x, out);
+    },
+
+    binary(op: BinaryOp, a: Storage, aStrides: number[], b: Storage, bStrides: number[], out: Storage, shape: number[]): void {
+      const as = f32(a), bs = f32(b), ys = f32(out);
+      if (as && bs && ys) native.binary(code(binaryCodes, op, 'binary'), as, aStrides, bs, bStrides, ys, shape);
+      else ref.binary(op, a, aStrides, b, bStrides, out, shape);
+    },
+
+    affine(x: Storage, out: Storage, scale: number, shift: number): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.affine(xs, ys, scale, shift);
+      else ref.affine(x, out, scale, shift);
+    },
+
+    clamp(x: Storage, out: Storage, lo: number, hi: number): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.clamp(xs, ys, lo, hi);
+      else ref.clamp(x, out, lo, hi);
+    },
+
+    reduce(op: ReduceOp, x: Storage, out: Storage, outer: number, r: number, inner: number): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.reduce(op === 'sum' ? 0 : 1, xs, ys, outer, r, inner);
+      else ref.reduce(op, x, out, outer, r, inner);
+    },
+
+    argmax(x: Storage, out: Storage, outer: number, r: number, inner: number): void {
+      const xs = f32(x), ys = host(out);
+      if (xs && ys instanceof Int32Array) native.argmax(xs, ys, outer, r, inner);
+      else ref.argmax(x, out, outer, r, inner);
+    },
+
+    matmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void {
+      const as = f32(a), bs = f32(b), cs = f32(out);
+      if (as && bs && cs) {
+        native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta);
+      } else {
+        ref.matmul(a, b, out, t);
+      }
+    },
+
+    stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void {
+      const xs = word(src), ys = word(out);
+      if (xs && ys && dtypeOfArray(xs) === dtypeOfArray(ys)) native.stridedCopy(xs, offset, strides, ys, shape);
+      else ref.stridedCopy(src, offset, strides, out, shape);
+    },
+
+    stridedAccumulate(src: Storage, out: Storage, offset: number, strides: number[], shape: number[]): void {
+      const xs = f32(src), ys = f32(out);
+      if (xs && ys) native.stridedAccumulate(xs, ys, offset, strides, shape);
+      else ref.stridedAccumulate(src, out, offset, strides, shape);
+    },
+
+    gather(x: Storage, idx: Storage, out: Storage, t: GatherAttrs): void {
+      const xs = word(x), is = host(idx), ys = word(out);
+      if (xs && ys && is instanceof Int32Array && dtypeOfArray(xs) === dtypeOfArray(ys)) {
+        native.gather(xs, is, ys, t.outer, t.n, t.inner, t.k, t.idxBatched);
+      } else {
+        ref.gather(x, idx, out, t);
+      }
+    },
+
+    scatterAdd(src: Storage, idx: Storage, out: Storage, t: GatherAttrs): void {
+      const xs = f32(src), is = host(idx), ys = f32(out);
+      if (xs && ys && is instanceof Int32Array) native.scatterAdd(xs, is, ys, t.outer, t.n, t.inner, t.k, t.idxBatched);
+      else ref.scatterAdd(src, idx, out, t);
+    },
+
+    softmax(x: Storage, out: Storage, rows: number, cols: number): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.softmax(xs, ys, rows, cols);
+      else ref.softmax(x, out, rows, cols);
+    },
+
+    softmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void {
+      const ys = f32(y), gs = f32(dy), ds = f32(dx);
+      if (ys && gs && ds) native.softmaxBackward(ys, gs, ds, rows, cols);
+      else ref.softmaxBackward(y, dy, dx, rows, cols);
+    },
+
+    logSoftmax(x: Storage, out: Storage, rows: number, cols: number): void {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) native.logSoftmax(xs, ys, rows, cols);
+      else ref.logSoftmax(x, out, rows, cols);
+    },
+
+    logSoftmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void {
+      const ys = f32(y), gs = f32(dy), ds = f32(dx);
+      if (ys && gs && ds) native.logSoftmaxBackward(ys, gs, ds, rows, cols);
+      else ref.logSoftmaxBackward(y, dy, dx, rows, cols);
+    },
+
+    layerNorm(x, weight, bias, out, mean, rstd, rows, cols, eps): void {
+      const xs = f32(x), ys = f32(out), ms = f32(mean), rs = f32(rstd);
+      const ws = weight ? f32(weight) : null, bs = bias ? f32(bias) : null;
+      const optionalOk = (!weight || ws) && (!bias || bs);
+      if (xs && ys && ms && rs && optionalOk) native.layerNorm(xs, ws, bs, ys, ms, rs, rows, cols, eps);
+      else ref.layerNorm(x, weight, bias, out, mean, rstd, rows, cols, eps);
+    },
+
+    layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols): void {
+      const gs = f32(dy), xs = f32(x), ms = f32(mean), rs = f32(rstd), ds = f32(dx);
+      const ws = weight ? f32(weight) : null, dws = dweight ? f32(dweight) : null, dbs = dbias ? f32(dbias) : null;
+      const optionalOk = (!weight || ws) && (!dweight || dws) && (!dbias || dbs);
+      if (gs && xs && ms && rs && ds && optionalOk) native.layerNormBackward(gs, xs, ws, ms, rs, ds, dws, dbs, rows, cols);
+      else ref.layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols);
+    },
+
+    cast(x: Storage, out: Storage): void {
+      ref.cast(x, out);
+    },
+
+    fill(out: Storage, value: number): void {
+      const ys = f32(out);
+      if (ys) native.fill(ys, value);
+      else ref.fill(out, value);
+    },
+
+    adamw(param: Storage, grad: Storage, m: Storage, v: Storage, t: AdamWAttrs): void {
+      const ps = f32(param), gs = f32(grad), ms = f32(m), vs = f32(v);
+      if (ps && gs && ms && vs) {
+        native.adamw(ps, gs, ms, vs, t.lr, t.beta1, t.beta2, t.eps, t.weightDecay, t.biasCorrection1, t.biasCorrection2);
+      } else {
+        ref.adamw(param, grad, m, v, t);
+      }
+    },
+  };
+}
+
+export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
+  const native = loadNative();
+  if (opts.threads !== undefined) native.setNumThreads(opts.threads);
+  // Storage management is exactly the reference backend's (same HostPool, same HostStorage), so the two can
+  // exchange storage freely; only the kernel table differs.
+  const base = createReferenceBackend(opts.pool ?? new HostPool());
+  return { ...base, name: 'cpu', kernels: cpuKernels(native) };
+}
+
+/** Sets the addon's OpenMP and OpenBLAS thread counts (process-wide). */
+export function setCpuThreads(n: number): void {
+  loadNative().setNumThreads(n);
+}
+
+export function getCpuThreads(): number {
+  return loadNative().getNumThreads();
+}
