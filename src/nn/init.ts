@@ -8,11 +8,13 @@ import { parameter, tensor } from '../ops';
 export interface InitContext {
   backend: Backend;
   rng: Rng;
+  /** Allocate zeros without drawing values (inspecting or about to load a checkpoint): fast for big models. */
+  shapeOnly?: boolean;
 }
 
 function param(ctx: InitContext, shape: Shape, fill: (a: Float32Array) => void): Tensor {
   const a = new Float32Array(sizeOf(shape));
-  fill(a);
+  if (!ctx.shapeOnly) fill(a);
   return parameter(tensor(ctx.backend, a, shape));
 }
 
