@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { parityCommand } from './parity';
 import { infoCommand } from './info';
 import { convertCommand } from './convert';
+import { pretrainCommand } from './pretrain';
 
 function run(fn: () => number | Promise<number>): void {
   Promise.resolve()
@@ -43,6 +44,33 @@ export function main(argv: string[]): void {
     .argument('<in>', 'input .pth')
     .argument('<out>', 'output .safetensors')
     .action((i: string, out: string) => run(() => convertCommand(i, out)));
+
+  const int = (v: string) => parseInt(v, 10);
+  program.command('pretrain')
+    .description('pre-train an iTPN on a folder of images (pixel reconstruction, random 75% masking)')
+    .option('--data <dir>', 'image folder (class sub-folders or flat; jpg/png/webp)', 'data/imagenette-mini/train')
+    .option('--arch <name>', 'itpn_tiny | itpn_small | itpn_base | itpn_large', 'itpn_tiny')
+    .option('--variant <v>', 'pixel (clip is not implemented yet)', 'pixel')
+    .option('--img-size <n>', 'input size, a multiple of 16', int, 112)
+    .option('--batch <n>', 'images per step (per micro-batch with --accum-iter)', int, 32)
+    .option('--accum-iter <n>', 'gradient accumulation micro-batches per step', int, 1)
+    .option('--steps <n>', 'optimizer steps', int, 200)
+    .option('--blr <x>', 'base lr per 256 images (lr = blr × batch × accum / 256); the official 1.5e-4 is for batch 4096 and 400+ epochs, short small runs want more', parseFloat, 1.5e-3)
+    .option('--lr <x>', 'absolute lr (overrides --blr)', parseFloat)
+    .option('--min-lr <x>', 'final lr of the cosine', parseFloat, 0)
+    .option('--warmup-steps <n>', 'linear warmup steps (default: 10% of --steps)', int)
+    .option('--weight-decay <x>', 'AdamW weight decay', parseFloat, 0.05)
+    .option('--clip-grad <x>', 'clip the global gradient norm', parseFloat)
+    .option('--mask-ratio <x>', 'fraction of tokens removed', parseFloat, 0.75)
+    .option('--seed <n>', 'seed of every random choice', int, 0)
+    .option('--out <dir>', 'output folder', 'runs/pretrain')
+    .option('--resume', 'continue from the checkpoint in --out', false)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .option('--workers <n>', 'image decode workers', int)
+    .option('--viz-every <n>', 'write a reconstruction grid every N steps (0: only at the end)', int, 50)
+    .option('--save-every <n>', 'checkpoint every N steps (0: only at the end)', int, 50)
+    .action((o) => run(() => pretrainCommand(o)));
 
   program.parse(argv);
 }
