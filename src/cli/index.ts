@@ -65,6 +65,7 @@ export function main(argv: string[]): void {
     .option('--seed <n>', 'seed of every random choice', int, 0)
     .option('--out <dir>', 'output folder', 'runs/pretrain')
     .option('--resume', 'continue from the checkpoint in --out', false)
+    .option('--stop-at <n>', 'stop after step N (checkpointed) and continue later with --resume', int)
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', int)
     .option('--workers <n>', 'image decode workers', int)

@@ -42,6 +42,8 @@ export interface PretrainOptions {
   vizEvery: number;
   saveEvery: number;
   maskRatio: number;
+  /** Stop (with a checkpoint) after this step even though the schedule runs to `steps`; resume later. */
+  stopAt?: number;
 }
 
 export interface PretrainSummary {
@@ -93,6 +95,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     : null;
   bar?.start(opts.steps, state.step, { loss: '-', lr: '-', ips: '-' });
   const history: LogRecord[] = readLog(logFile);
+  const lastStep = Math.min(opts.steps, opts.stopAt ?? opts.steps);
   const started = Date.now();
   let imagesSeen = 0;
   let stepStart = Date.now();
@@ -101,7 +104,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   let lastBatchImages: Float32Array | null = null;
 
   try {
-    while (state.step < opts.steps) {
+    while (state.step < lastStep) {
       let batchIndex = 0;
       for await (const batch of loader.epoch(state.epoch)) {
         if (batchIndex++ < (state.batchInEpoch as number)) continue; // resume inside an epoch
@@ -139,9 +142,9 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
         state.rng = rng.getState();
         if (opts.vizEvery > 0 && state.step % opts.vizEvery === 0) await writeGrid(path.join(opts.out, `reconstruction-${String(state.step).padStart(6, '0')}.png`));
         if (state.step === opts.steps || (opts.saveEvery > 0 && state.step % opts.saveEvery === 0)) saveCheckpoint(opts.out, model, opt, state);
-        if (state.step >= opts.steps) break;
+        if (state.step >= lastStep) break;
       }
-      if (state.step >= opts.steps) break;
+      if (state.step >= lastStep) break;
       state.epoch = (state.epoch as number) + 1;
       state.batchInEpoch = 0;
     }
