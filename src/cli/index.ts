@@ -4,6 +4,7 @@ import { parityCommand } from './parity';
 import { infoCommand } from './info';
 import { convertCommand } from './convert';
 import { pretrainCommand } from './pretrain';
+import { benchTrainCommand } from './bench';
 
 function run(fn: () => number | Promise<number>): void {
   Promise.resolve()
@@ -72,6 +73,21 @@ export function main(argv: string[]): void {
     .option('--viz-every <n>', 'write a reconstruction grid every N steps (0: only at the end)', int, 50)
     .option('--save-every <n>', 'checkpoint every N steps (0: only at the end)', int, 50)
     .action((o) => run(() => pretrainCommand(o)));
+
+  const bench = program.command('bench').description('benchmarks, side by side with the PyTorch reference');
+  bench.command('train')
+    .description('pixel pre-training step (forward + backward + AdamW) on synthetic data: itpn vs PyTorch')
+    .option('--arch <name>', 'architecture', 'itpn_base')
+    .option('--img-size <n>', 'input size', int, 224)
+    .option('--batch <n>', 'batch size', int, 8)
+    .option('--steps <n>', 'timed steps', int, 5)
+    .option('--warmup <n>', 'untimed steps first', int, 2)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'threads for both (default: all cores)', int)
+    .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
+    .option('--no-torch', 'skip the PyTorch reference')
+    .option('--json', 'one JSON object', false)
+    .action((o) => run(() => benchTrainCommand(o)));
 
   program.parse(argv);
 }

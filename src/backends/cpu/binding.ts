@@ -20,6 +20,10 @@ export interface NativeCpu {
   /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** Vector ISA of the transcendental kernels: 0 = x86-64-v2 baseline (SSE4.2), 1 = AVX2+FMA (picked from CPUID). */
+  simdLevel(): number;
+  /** Lowers (or restores) the ISA level, clamped to what the CPU supports; returns the level in force. */
+  setSimdLevel(level: number): number;
 
   unary(op: number, x: F32, out: F32): void;
   binary(op: number, a: F32, aStrides: Ints, b: F32, bStrides: Ints, out: F32, shape: Ints): void;

@@ -493,6 +493,32 @@ describe('layerNorm', () => {
   }
 });
 
+test('baseline and AVX2 code paths agree with the reference', () => {
+  const native = loadNative();
+  const level = native.simdLevel();
+  try {
+    for (const lv of [0, 1]) {
+      const inForce = native.setSimdLevel(lv);
+      const n = 40000, rows = 200, cols = 197;
+      const x = randn(n, 3);
+      for (const op of ['gelu', 'gelu_grad', 'erf', 'sigmoid'] as UnaryOp[]) {
+        const r = both([x, new Float32Array(n)], (k, [xs, ys]) => k.unary(op, xs, ys));
+        assertClose(r.got[1], r.want[1], `${op} at ISA level ${inForce}`);
+      }
+      const xs = randn(rows * cols, 4);
+      const f = both([xs, new Float32Array(rows * cols)], (k, [a, o]) => k.softmax(a, o, rows, cols));
+      assertClose(f.got[1], f.want[1], `softmax at ISA level ${inForce}`);
+      const l = both([xs, new Float32Array(rows * cols)], (k, [a, o]) => k.logSoftmax(a, o, rows, cols));
+      assertClose(l.got[1], l.want[1], `logSoftmax at ISA level ${inForce}`);
+      const dy = randn(rows * cols);
+      const b = both([l.want[1], dy, new Float32Array(rows * cols)], (k, [a, g, o]) => k.logSoftmaxBackward(a, g, o, rows, cols));
+      assertClose(b.got[2], b.want[2], `logSoftmaxBackward at ISA level ${inForce}`);
+    }
+  } finally {
+    native.setSimdLevel(level);
+  }
+});
+
 // ---------------------------------------------------------------- optimiser
 
 test('adamw (several steps)', () => {

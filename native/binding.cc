@@ -1,0 +1,25 @@
+// Module entry point of the itpn_cpu addon: registers every kernel group.
+#include "common.h"
+
+namespace itpn {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  registerElementwise(env, exports);
+  registerBinary(env, exports);
+  registerReduce(env, exports);
+  registerGemm(env, exports);
+  registerStrided(env, exports);
+  registerGather(env, exports);
+  registerSoftmax(env, exports);
+  registerLayerNorm(env, exports);
+  registerAdamW(env, exports);
+  registerSimd(env, exports);
+  exports.Set("version", Napi::Number::New(env, 1));
+  return exports;
+}
+
+}  // namespace itpn
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return itpn::Init(env, exports); }
+
+NODE_API_MODULE(itpn_cpu, InitModule)

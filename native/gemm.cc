@@ -1,0 +1,98 @@
+// Batched matrix multiply on OpenBLAS sgemm (row-major), plus the thread-count controls.
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "common.h"
+
+extern "C" {
+// Declared in OpenBLAS' cblas.h; repeated here so a cblas.h from another vendor still compiles.
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+}
+
+namespace itpn {
+
+/** Below this many multiply-adds per matrix a batch is split across threads, each running sgemm alone. */
+constexpr int64_t kSmallGemmFlops = 64LL * 64 * 64 * 8;
+
+static void scaleC(float* c, int64_t n, float beta) {
+  if (beta == 0.0f) {
+    std::fill(c, c + n, 0.0f);
+  } else if (beta != 1.0f) {
+    for (int64_t i = 0; i < n; i++) c[i] *= beta;
+  }
+}
+
+// matmul(a, b, out, batch, M, N, K, transA, transB, strideA, strideB, alpha, beta)
+static void Matmul(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const F32 a = argF32(info, 0, "a");
+  const F32 b = argF32(info, 1, "b");
+  const F32 c = argF32(info, 2, "out");
+  const int64_t batch = argNonNeg(info, 3, "batch");
+  const int64_t M = argNonNeg(info, 4, "M"), N = argNonNeg(info, 5, "N"), K = argNonNeg(info, 6, "K");
+  const bool transA = argBool(info, 7), transB = argBool(info, 8);
+  const int64_t strideA = argNonNeg(info, 9, "strideA"), strideB = argNonNeg(info, 10, "strideB");
+  const float alpha = static_cast<float>(argNum(info, 11, "alpha"));
+  const float beta = static_cast<float>(argNum(info, 12, "beta"));
+  check(c.n == batch * M * N, env, "matmul: out size is not batch*M*N");
+  if (c.n == 0) return;
+  check((batch - 1) * strideA + M * K <= a.n, env, "matmul: a is too small for batch/strideA/M/K");
+  check((batch - 1) * strideB + K * N <= b.n, env, "matmul: b is too small for batch/strideB/K/N");
+  check(M < (1LL << 31) && N < (1LL << 31) && K < (1LL << 31), env, "matmul: dimension too large");
+  if (K == 0 || alpha == 0.0f) {
+    scaleC(c.p, c.n, beta);
+    return;
+  }
+  const CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+  const int lda = static_cast<int>(transA ? M : K);
+  const int ldb = static_cast<int>(transB ? K : N);
+  const int ldc = static_cast<int>(N);
+
+  // A batch of row-major [M, K] matrices stored back to back times one shared B is a single [batch·M, K] GEMM.
+  if (batch > 1 && !transA && strideA == M * K && strideB == 0 && batch * M < (1LL << 31)) {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(batch * M), static_cast<int>(N), static_cast<int>(K), alpha,
+                a.p, lda, b.p, ldb, beta, c.p, ldc);
+    return;
+  }
+  const int64_t flopsPer = M * N * K;
+  const int maxT = omp_get_max_threads();
+  if (batch > 1 && maxT > 1 && flopsPer < kSmallGemmFlops * 8) {
+    // Many small products: one single-threaded sgemm per batch item (OpenBLAS' OpenMP build runs serially
+    // inside a parallel region), which beats threading each tiny product.
+    const int nt = static_cast<int>(std::min<int64_t>(maxT, batch));
+    const bool parallel = batch * flopsPer >= kSmallGemmFlops;
+#pragma omp parallel for num_threads(nt) if (parallel) schedule(static)
+    for (int64_t i = 0; i < batch; i++) {
+      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha,
+                  a.p + i * strideA, lda, b.p + i * strideB, ldb, beta, c.p + i * M * N, ldc);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha,
+                a.p + i * strideA, lda, b.p + i * strideB, ldb, beta, c.p + i * M * N, ldc);
+  }
+}
+
+// setNumThreads(n): OpenMP team size for our kernels and OpenBLAS' thread count.
+static void SetNumThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = argInt(info, 0, "n");
+  check(n >= 1 && n <= 1024, info.Env(), "setNumThreads: n must be in [1, 1024]");
+  omp_set_num_threads(static_cast<int>(n));
+  openblas_set_num_threads(static_cast<int>(n));
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), omp_get_max_threads());
+}
+
+void registerGemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+}
+
+}  // namespace itpn

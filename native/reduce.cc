@@ -1,0 +1,178 @@
+// Reductions over the middle axis of an [outer, r, inner] view: sum (accumulated in double), max, argmax.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common.h"
+
+namespace itpn {
+
+constexpr int64_t kTile = 512;  // inner elements per accumulator tile (4 KiB of doubles, stays in L1)
+
+template <class Acc, class Combine>
+static void reduceTiles(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, Acc init, Combine comb) {
+  const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
+  const int64_t tiles = outer * tilesPerOuter;
+  const int nt = threadsFor(outer * r * inner);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t t = 0; t < tiles; t++) {
+    const int64_t o = t / tilesPerOuter;
+    const int64_t i0 = (t % tilesPerOuter) * kTile;
+    const int64_t w = inner - i0 < kTile ? inner - i0 : kTile;
+    Acc acc[kTile];
+    for (int64_t i = 0; i < w; i++) acc[i] = init;
+    const float* base = x + o * r * inner + i0;
+    for (int64_t k = 0; k < r; k++) {
+      const float* row = base + k * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < w; i++) acc[i] = comb(acc[i], row[i]);
+    }
+    float* dst = y + o * inner + i0;
+    for (int64_t i = 0; i < w; i++) dst[i] = static_cast<float>(acc[i]);
+  }
+}
+
+static inline float maxf(float m, float v) { return (v > m || v != v) && m == m ? v : m; }
+
+static double sumRow(const float* x, int64_t n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; i++) s += static_cast<double>(x[i]);
+  return s;
+}
+
+static float maxRow(const float* x, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  bool nan = false;
+#pragma omp simd reduction(max : m) reduction(|| : nan)
+  for (int64_t i = 0; i < n; i++) {
+    m = x[i] > m ? x[i] : m;
+    nan = nan || (x[i] != x[i]);
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
+static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_t inner) {
+  const int64_t total = outer * r * inner;
+  const int nt = threadsFor(total);
+  if (inner == 1) {
+    if (outer >= nt) {
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+      for (int64_t o = 0; o < outer; o++) y[o] = static_cast<float>(sumRow(x + o * r, r));
+    } else {
+      // Few long rows: split each row across the threads, combine partials in thread order.
+      for (int64_t o = 0; o < outer; o++) {
+        std::vector<double> part(nt, 0.0);
+        const float* row = x + o * r;
+#pragma omp parallel num_threads(nt)
+        {
+          const int t = omp_get_thread_num(), T = omp_get_num_threads();
+          const int64_t chunk = (r + T - 1) / T;
+          const int64_t lo = t * chunk, hi = lo + chunk < r ? lo + chunk : r;
+          if (lo < hi) part[t] = sumRow(row + lo, hi - lo);
+        }
+        double s = 0.0;
+        for (double p : part) s += p;
+        y[o] = static_cast<float>(s);
+      }
+    }
+    return;
+  }
+  const int64_t tiles = outer * ((inner + kTile - 1) / kTile);
+  if (tiles >= nt) {
+    reduceTiles<double>(x, y, outer, r, inner, 0.0, [](double a, float v) { return a + static_cast<double>(v); });
+    return;
+  }
+  // Few tiles but a long reduction axis: every thread sums a slice of r into its own partial buffer.
+  const int64_t oi = outer * inner;
+  std::vector<double> part(static_cast<size_t>(nt) * oi, 0.0);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t chunk = (r + T - 1) / T;
+    const int64_t lo = t * chunk, hi = lo + chunk < r ? lo + chunk : r;
+    double* acc = part.data() + static_cast<size_t>(t) * oi;
+    for (int64_t o = 0; o < outer; o++) {
+      double* a = acc + o * inner;
+      for (int64_t k = lo; k < hi; k++) {
+        const float* row = x + (o * r + k) * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; i++) a[i] += static_cast<double>(row[i]);
+      }
+    }
+  }
+  for (int64_t j = 0; j < oi; j++) {
+    double s = 0.0;
+    for (int t = 0; t < nt; t++) s += part[static_cast<size_t>(t) * oi + j];
+    y[j] = static_cast<float>(s);
+  }
+}
+
+static void maxKernel(const float* x, float* y, int64_t outer, int64_t r, int64_t inner) {
+  const int nt = threadsFor(outer * r * inner);
+  if (inner == 1) {
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t o = 0; o < outer; o++) y[o] = maxRow(x + o * r, r);
+    return;
+  }
+  reduceTiles<float>(x, y, outer, r, inner, -std::numeric_limits<float>::infinity(), maxf);
+}
+
+// reduce(op, x, out, outer, r, inner): op 0 = sum, 1 = max
+static void Reduce(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const int64_t op = argInt(info, 0, "op");
+  const F32 x = argF32(info, 1, "x");
+  const F32 out = argF32(info, 2, "out");
+  const int64_t outer = argNonNeg(info, 3, "outer"), r = argNonNeg(info, 4, "r"), inner = argNonNeg(info, 5, "inner");
+  check(x.n == outer * r * inner, env, "reduce: x size is not outer*r*inner");
+  check(out.n == outer * inner, env, "reduce: out size is not outer*inner");
+  if (out.n == 0) return;
+  if (op == 0) sumKernel(x.p, out.p, outer, r, inner);
+  else if (op == 1) maxKernel(x.p, out.p, outer, r, inner);
+  else fail(env, "unknown reduce op");
+}
+
+// argmax(x, out:int32, outer, r, inner): index of the first maximum (comparisons with '>', like the reference).
+static void Argmax(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const F32 x = argF32(info, 0, "x");
+  const I32 out = argI32(info, 1, "out");
+  const int64_t outer = argNonNeg(info, 2, "outer"), r = argNonNeg(info, 3, "r"), inner = argNonNeg(info, 4, "inner");
+  check(x.n == outer * r * inner, env, "argmax: x size is not outer*r*inner");
+  check(out.n == outer * inner, env, "argmax: out size is not outer*inner");
+  if (out.n == 0) return;
+  const float* xp = x.p;
+  int32_t* yp = out.p;
+  const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
+  const int64_t tiles = outer * tilesPerOuter;
+  const int nt = threadsFor(outer * r * inner);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t t = 0; t < tiles; t++) {
+    const int64_t o = t / tilesPerOuter;
+    const int64_t i0 = (t % tilesPerOuter) * kTile;
+    const int64_t w = inner - i0 < kTile ? inner - i0 : kTile;
+    float best[kTile];
+    int32_t arg[kTile];
+    const float* base = xp + o * r * inner + i0;
+    for (int64_t i = 0; i < w; i++) { best[i] = base[i]; arg[i] = 0; }
+    for (int64_t k = 1; k < r; k++) {
+      const float* row = base + k * inner;
+      for (int64_t i = 0; i < w; i++) {
+        const float v = row[i];
+        const bool better = v > best[i];  // a NaN never wins, and a NaN in front is never beaten
+        best[i] = better ? v : best[i];
+        arg[i] = better ? static_cast<int32_t>(k) : arg[i];
+      }
+    }
+    int32_t* dst = yp + o * inner + i0;
+    for (int64_t i = 0; i < w; i++) dst[i] = arg[i];
+  }
+}
+
+void registerReduce(Napi::Env env, Napi::Object exports) {
+  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  exports.Set("argmax", Napi::Function::New(env, Argmax, "argmax"));
+}
+
+}  // namespace itpn
