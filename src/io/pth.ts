@@ -61,12 +61,20 @@ class TorchArchiveLoader {
   load(): unknown {
     return unpickle(this.zip.read(`${this.prefix}data.pkl`), {
       label: `${this.zip.label}: data.pkl`,
+      findGlobal: (module, name) => {
+        const qualified = `${module}.${name}`;
+        if (!isAllowedGlobal(qualified)) {
+          throw new Error(`${this.zip.label}: refusing pickle global '${qualified}': only the tensor/container types torch.save writes are allowed (nothing in the file is ever executed)`);
+        }
+        return new PickleGlobal(module, name);
+      },
       call: (callable, args) => this.call(callable, args),
       persistentLoad: (pid) => this.persistentLoad(pid),
     });
   }
 
   private call(callable: unknown, args: unknown[]): unknown {
+    // Only allow-listed globals reach here (findGlobal); the data-only ones become opaque records.
     const name = callable instanceof PickleGlobal ? callable.qualifiedName : '';
     switch (name) {
       case 'collections.OrderedDict': {
@@ -202,4 +210,32 @@ export function readPthStateDict(pathOrBuffer: string | Uint8Array): Map<string,
     weights.set(name, value);
   }
   return weights;
+}
+
+/**
+ * Globals a torch.save checkpoint may name. The tensor machinery is interpreted; the rest (training-script
+ * metadata such as argparse.Namespace or numpy scalars stored next to the weights) is kept as inert data.
+ */
+const ALLOWED_GLOBALS = new Set([
+  'collections.OrderedDict',
+  'torch._utils._rebuild_tensor',
+  'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_parameter',
+  'torch._utils._rebuild_parameter_with_state',
+  'torch.serialization._get_layout',
+  'torch.strided',
+  '_codecs.encode',
+  'argparse.Namespace',
+  'numpy.core.multiarray.scalar',
+  'numpy.core.multiarray._reconstruct',
+  'numpy.dtype',
+  'numpy.ndarray',
+  'builtins.set',
+  'builtins.frozenset',
+  'builtins.slice',
+]);
+
+function isAllowedGlobal(qualified: string): boolean {
+  // storage classes: torch.FloatStorage, torch.HalfStorage, torch.LongStorage, ...
+  return ALLOWED_GLOBALS.has(qualified) || /^torch\.[A-Za-z0-9]+Storage$/.test(qualified);
 }

@@ -284,7 +284,7 @@ test('readPthStateDict unwraps model/module/state_dict and strips module.', () =
   assert.throws(() => readPthStateDict(torchArchive(notWeights, storage)), /not a state dict/);
 });
 
-test('unknown globals become opaque objects', () => {
+test('allow-listed metadata globals (argparse.Namespace, numpy scalars) become inert objects', () => {
   const pickle = [
     ...PROTO2,
     ...dict([
@@ -365,4 +365,11 @@ test('errors: unknown opcode, legacy format, truncation, missing storage', () =>
   assert.throws(() => readPth(torchArchive(tooFar, { 0: new Uint8Array(8) })), /reaches element 2/);
   const unsupported = [...PROTO2, ...dict([['w', tensorPickle('ComplexFloatStorage', '0', 1, 0, [1], [1])]]), ...STOP];
   assert.throws(() => readPth(torchArchive(unsupported, { 0: new Uint8Array(8) })), /ComplexFloatStorage is not supported/);
+});
+
+test('a pickle naming any other global (os.system) is refused before anything runs', () => {
+  for (const [module, name] of [['os', 'system'], ['builtins', 'eval'], ['subprocess', 'Popen'], ['torch', 'load']]) {
+    const pickle = [...PROTO2, ...global(module, name), ...tuple(str('touch /tmp/itpn-pwned')), ...op('R'), ...STOP];
+    assert.throws(() => readPth(torchArchive(pickle, {})), new RegExp(`refusing pickle global '${module}\\.${name}'`));
+  }
 });
