@@ -41,8 +41,3 @@ test('pretrain writes checkpoint, grid, plot, log; stop + resume equals an unint
   assert.deepEqual(logB.map((r) => r.loss), log.map((r) => r.loss));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-test('pretrain refuses a missing data folder before any work', async () => {
-  const backend = createCpuBackend({ threads: 1 });
-  await assert.rejects(pretrain(backend, base(path.join(os.tmpdir(), 'itpn-none')) && { ...base(os.tmpdir()), data: '/nonexistent/images' }, () => undefined), /nonexistent/);
-});
