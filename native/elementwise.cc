@@ -3,7 +3,6 @@
 
 #include "common.h"
 #include "simd.h"
-#include "vmath.h"
 
 namespace itpn {
 

@@ -1,11 +1,10 @@
 // Softmax and log-softmax over the last axis of [rows, cols], with their backward passes.
-// Row sums are accumulated in double; exp is the vectorised fexp.
+// Row sums are accumulated in double; the exp-heavy row loops live in simd_rows.inc (ISA-dispatched).
 #include <cmath>
 #include <limits>
 
 #include "common.h"
 #include "simd.h"
-#include "vmath.h"
 
 namespace itpn {
 

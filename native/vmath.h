@@ -21,8 +21,9 @@ __attribute__((always_inline)) inline float bitsToFloat(int32_t i) {
  */
 __attribute__((always_inline)) inline float fexp(float x) {
   const float lo = -87.33654f, hi = 88.37f;
-  float xc = x < lo ? lo : x;
-  xc = xc > hi ? hi : xc;
+  // Clamp with the comparisons written so a NaN lands on `lo` (keeps the int conversion below defined).
+  float xc = x > lo ? x : lo;
+  xc = xc < hi ? xc : hi;
   // x = n·ln2 + r, |r| <= ln2/2; round-to-nearest via the 1.5·2^23 trick (exact for |t| < 2^22).
   const float t = xc * 1.44269504088896341f;
   const float nf = (t + 12582912.0f) - 12582912.0f;
@@ -37,10 +38,11 @@ __attribute__((always_inline)) inline float fexp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t n = static_cast<int32_t>(nf);
-  float res = p * bitsToFloat((n + 127) << 23);
+  const int32_t n = static_cast<int32_t>(nf);  // in [-126, 127]
+  float res = p * bitsToFloat(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
   res = x < lo ? 0.0f : res;
   res = x > hi ? INFINITY : res;
+  res = x != x ? x : res;
   return res;
 }
 

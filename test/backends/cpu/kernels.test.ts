@@ -583,6 +583,23 @@ describe('backend', () => {
     setCpuThreads(n0);
     assert.equal(getCpuThreads(), n0);
   });
+  test('typed-array views with a byte offset', () => {
+    const bufA = randn(1000), bufB = randn(1000), bufC = new Float32Array(1000);
+    const a = bufA.subarray(13, 13 + 6 * 7), b = bufB.subarray(101, 101 + 7 * 5), c = bufC.subarray(7, 7 + 30);
+    const t: MatmulAttrs = { batch: 1, M: 6, N: 5, K: 7, transA: false, transB: false, strideA: 0, strideB: 0, alpha: 1, beta: 0 };
+    const want = new Float32Array(30);
+    ref.matmul(st(a), st(b), st(want), t);
+    cpu.matmul(st(a), st(b), st(c), t);
+    assertClose(c, want, 'matmul on views');
+    assert.ok(bufC.subarray(0, 7).every((v) => v === 0) && bufC.subarray(37).every((v) => v === 0), 'wrote outside the view');
+    const x = bufA.subarray(5, 905), y = new Float32Array(2000).subarray(50, 950), yr = new Float32Array(900);
+    cpu.unary('gelu', st(x), st(y));
+    ref.unary('gelu', st(x), st(yr));
+    assertClose(y, yr, 'gelu on views');
+    const i32 = Int32Array.from([5, 6, 7, 8, 9, 10]).subarray(2), o32 = new Int32Array(4);
+    cpu.stridedCopy(st(i32), 3, [-1], st(o32), [4]);
+    assert.deepEqual(Array.from(o32), [10, 9, 8, 7]);
+  });
   test('addon validates sizes', () => {
     const native = loadNative();
     assert.throws(() => native.unary(0, new Float32Array(3), new Float32Array(4)), /sizes differ/);
