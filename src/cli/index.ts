@@ -56,6 +56,7 @@ export function main(argv: string[]): void {
     .option('--batch <n>', 'images per step (per micro-batch with --accum-iter)', int, 32)
     .option('--accum-iter <n>', 'gradient accumulation micro-batches per step', int, 1)
     .option('--steps <n>', 'optimizer steps', int, 200)
+    .option('--epochs <n>', 'train for N epochs instead of --steps', int)
     .option('--blr <x>', 'base lr per 256 images (lr = blr × batch × accum / 256); the official 1.5e-4 is for batch 4096 and 400+ epochs, short small runs want more', parseFloat, 1.5e-3)
     .option('--lr <x>', 'absolute lr (overrides --blr)', parseFloat)
     .option('--min-lr <x>', 'final lr of the cosine', parseFloat, 0)

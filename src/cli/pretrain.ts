@@ -3,8 +3,7 @@ import * as path from 'node:path';
 import { pretrain, type PretrainOptions } from '../pretrain/run';
 import { createBackend } from './backend_choice';
 
-export interface PretrainCliOptions extends Omit<PretrainOptions, 'resume' | 'warmupSteps'> {
-  warmupSteps?: number;
+export interface PretrainCliOptions extends Omit<PretrainOptions, 'resume'> {
   backend: string;
   threads?: number;
   resume: boolean;
@@ -14,7 +13,7 @@ export interface PretrainCliOptions extends Omit<PretrainOptions, 'resume' | 'wa
 export async function pretrainCommand(o: PretrainCliOptions): Promise<number> {
   if (o.variant !== 'pixel') throw new Error(`--variant ${o.variant}: only pixel pre-training is implemented so far (CLIP distillation is tracked in its own issue)`);
   const backend = createBackend(o.backend, o.threads);
-  const summary = await pretrain(backend, { ...o, warmupSteps: o.warmupSteps ?? Math.round(o.steps / 10) });
+  const summary = await pretrain(backend, o);
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   console.log(`\ndone: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s`);
   console.log(`loss ${summary.firstLoss.toFixed(4)} (first 5 steps) → ${summary.lastLoss.toFixed(4)} (last 5 steps)`);

@@ -32,7 +32,8 @@ export interface PretrainOptions {
   blr: number;
   lr?: number;
   minLr: number;
-  warmupSteps: number;
+  /** Linear warmup steps; default 10% of the steps. */
+  warmupSteps?: number;
   weightDecay: number;
   clipGrad?: number;
   seed: number;
@@ -42,6 +43,8 @@ export interface PretrainOptions {
   vizEvery: number;
   saveEvery: number;
   maskRatio: number;
+  /** If set, `steps` is derived: epochs × full batches per epoch (the last partial batch is dropped). */
+  epochs?: number;
   /** Stop (with a checkpoint) after this step even though the schedule runs to `steps`; resume later. */
   stopAt?: number;
 }
@@ -61,6 +64,8 @@ interface LogRecord { step: number; loss: number; lr: number; images_per_s: numb
 
 export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s: string) => void = console.log): Promise<PretrainSummary> {
   const { samples } = listImageFolder(opts.data); // throws a clear error for a missing or empty folder
+  if (opts.epochs) opts = { ...opts, steps: opts.epochs * Math.floor(samples.length / (opts.batch * opts.accumIter)) };
+  const warmupSteps = opts.warmupSteps ?? Math.round(opts.steps / 10);
   const cfg: ITPNConfig = taskConfig(opts.arch, 'pixel', { img_size: opts.imgSize, mask_ratio: opts.maskRatio });
   fs.mkdirSync(opts.out, { recursive: true });
   const rng = new Rng(opts.seed);
@@ -70,7 +75,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   const opt = new AdamW(groups, { beta1: 0.9, beta2: 0.95, eps: 1e-8 });
   const effBatch = opts.batch * opts.accumIter;
   const baseLr = opts.lr ?? (opts.blr * effBatch) / 256;
-  const schedule: CosineSchedule = { baseLr, minLr: opts.minLr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps };
+  const schedule: CosineSchedule = { baseLr, minLr: opts.minLr, warmupSteps, totalSteps: opts.steps };
 
   let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, rng: rng.getState() };
   const logFile = path.join(opts.out, 'log.jsonl');
@@ -86,7 +91,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: 'pixel', config: cfg, options: opts }, null, 2));
   }
   log(`pre-training ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${samples.length} images from ${opts.data}`);
-  log(`  ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)} (blr ${opts.blr} × ${effBatch}/256), warmup ${opts.warmupSteps}, ${opts.steps} steps, backend ${backend.name}`);
+  log(`  ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)} (blr ${opts.blr} × ${effBatch}/256), warmup ${warmupSteps}, ${opts.steps} steps, backend ${backend.name}`);
 
   const loader = new BatchLoader({ samples, batchSize: opts.batch, imgSize: opts.imgSize, train: true, seed: opts.seed, workers: opts.workers, scale: [0.2, 1] });
   const N = (opts.imgSize / 16) ** 2;
