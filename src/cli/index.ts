@@ -5,6 +5,7 @@ import { infoCommand } from './info';
 import { convertCommand } from './convert';
 import { pretrainCommand } from './pretrain';
 import { benchTrainCommand } from './bench';
+import { benchGemmCommand, benchOpsCommand } from './bench_kernels';
 
 function run(fn: () => number | Promise<number>): void {
   Promise.resolve()
@@ -89,6 +90,20 @@ export function main(argv: string[]): void {
     .option('--no-torch', 'skip the PyTorch reference')
     .option('--json', 'one JSON object', false)
     .action((o) => run(() => benchTrainCommand(o)));
+
+  for (const [name, desc, fn] of [
+    ['gemm', 'GFLOP/s of 1024³ and the ViT-B MLP GEMMs (NN, NT, TN) beside PyTorch', benchGemmCommand],
+    ['ops', 'layer norm, softmax, GELU and attention forward+backward at ViT-B shapes beside PyTorch', benchOpsCommand],
+  ] as const) {
+    bench.command(name).description(desc)
+      .option('--backend <name>', 'cpu or reference', 'cpu')
+      .option('--threads <n>', 'threads for both (default: all cores)', int)
+      .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
+      .option('--no-torch', 'skip the PyTorch reference')
+      .option('--quick', 'shorter timing windows', false)
+      .option('--json', 'one JSON object', false)
+      .action((o) => run(() => fn(o)));
+  }
 
   program.parse(argv);
 }
