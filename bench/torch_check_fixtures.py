@@ -14,6 +14,8 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
+
 import torch
 import torch.nn.functional as F
 

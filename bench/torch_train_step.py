@@ -22,6 +22,8 @@ import statistics
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
+
 import torch
 import torch.nn.functional as F
 
