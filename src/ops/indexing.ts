@@ -34,3 +34,21 @@ export function take(x: Tensor, idx: Tensor, axis: number): Tensor {
     return [dx];
   });
 }
+
+/**
+ * The adjoint of `take` along `axis`: a zero tensor with `n` entries on that axis, where entry idx[k] receives
+ * (adds) src's entry k. With a permutation this places tokens back (un-shuffling); with kept ids it scatters
+ * visible tokens into a full-length sequence.
+ */
+export function scatter(src: Tensor, idx: Tensor, axis: number, n: number): Tensor {
+  const ax = normAxis(axis, src.rank);
+  const shape = [...src.shape];
+  const batched = ax > 0 && idx.rank === ax + 1;
+  const k = batched ? idx.shape[ax] : idx.size;
+  if (src.shape[ax] !== k) throw new Error(`scatter: src has ${src.shape[ax]} entries on axis ${ax}, index has ${k}`);
+  shape[ax] = n;
+  const out = zeros(src.backend, shape, src.dtype);
+  const { attrs } = attrsFor(out, idx, ax);
+  src.backend.kernels.scatterAdd(src.storage, idx.storage, out.storage, attrs);
+  return record(out, 'scatter', [src], (g) => [take(g, idx, ax)]);
+}

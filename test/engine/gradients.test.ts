@@ -68,6 +68,8 @@ test('indexing', () => {
   gradCheck('take batched', (x) => F.take(x, ids, 1), [r(2, 4, 3)]);
   const shared = tensor(ref64, new Int32Array([1, 1, 0]), [3]);
   gradCheck('take shared', (x) => F.take(x, shared, 0), [r(2, 5)]);
+  gradCheck('scatter batched', (x) => F.scatter(x, ids, 1, 4), [r(2, 3, 2)]);
+  gradCheck('scatter shared', (x) => F.scatter(x, shared, 0, 4), [r(3, 2)]);
 });
 
 test('softmax, log-softmax, layer norm', () => {
