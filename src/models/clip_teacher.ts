@@ -88,6 +88,8 @@ export interface TeacherOutputs {
   target: Tensor;
   /** ln_post(class token) @ proj, [B, T]. */
   pooled: Tensor;
+  /** Patch tokens of the residual stream after k blocks, [B, L, width], for each requested k (MFM targets). */
+  hidden: Map<number, Tensor>;
 }
 
 export class ClipVisionTransformer extends Module {
@@ -111,7 +113,8 @@ export class ClipVisionTransformer extends Module {
     this.ln_post = new LayerNorm(ctx, w, 1e-5);
   }
 
-  forward(images: Tensor): TeacherOutputs {
+  /** `taps`: also return the patch tokens after these many blocks (1 … layers). */
+  forward(images: Tensor, taps: number[] = []): TeacherOutputs {
     const [B, , H, W] = images.shape;
     const p = this.cfg.patch_size, w = this.cfg.width;
     const gh = H / p, gw = W / p;
@@ -120,12 +123,17 @@ export class ClipVisionTransformer extends Module {
     let x = concat([cls, tokens], 1);
     x = add(x, interpolatePosEncodingWithCls(this.positional_embedding, gh, gw));
     x = this.ln_pre.forward(x);
-    for (const blk of this.transformer.resblocks) x = blk.forward(x);
     const L = gh * gw;
+    const hidden = new Map<number, Tensor>();
+    for (const k of taps) if (!Number.isInteger(k) || k < 1 || k > this.cfg.layers) throw new Error(`CLIP tap ${k} is outside 1…${this.cfg.layers}`);
+    this.transformer.resblocks.forEach((blk, i) => {
+      x = blk.forward(x);
+      if (taps.includes(i + 1)) hidden.set(i + 1, slice(x, 1, 1, L + 1));
+    });
     const patches = this.ln_post.forward(slice(x, 1, 1, L + 1));
     const patch_tokens_proj = matmul(patches, this.proj);
     const target = layerNorm(patch_tokens_proj, null, null, 1e-5);
     const pooled = matmul(this.ln_post.forward(reshape(slice(x, 1, 0, 1), [B, w])), this.proj);
-    return { patch_tokens_proj, target, pooled };
+    return { patch_tokens_proj, target, pooled, hidden };
   }
 }

@@ -24,18 +24,29 @@ function writeJsonAtomic(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
-export function saveCheckpoint(outDir: string, model: Module, opt: AdamW, state: TrainerState): string {
-  const final = path.join(outDir, CHECKPOINT_DIR);
-  const tmp = path.join(outDir, `.checkpoint-tmp-${process.pid}`);
-  const old = path.join(outDir, '.checkpoint-old');
+export interface SaveOptions {
+  /** Folder name under outDir (default `checkpoint`). */
+  dir?: string;
+  /** Extra safetensors header entries of model.safetensors. */
+  metadata?: Record<string, string>;
+}
+
+/** Writes outDir/checkpoint (or opts.dir); `opt` null stores weights and trainer.json only (not resumable). */
+export function saveCheckpoint(outDir: string, model: Module, opt: AdamW | null, state: TrainerState, opts: SaveOptions = {}): string {
+  const name = opts.dir ?? CHECKPOINT_DIR;
+  const final = path.join(outDir, name);
+  const tmp = path.join(outDir, `.${name}-tmp-${process.pid}`);
+  const old = path.join(outDir, `.${name}-old`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  writeSafetensors(path.join(tmp, 'model.safetensors'), exportStateDict(model), { format: 'pt', itpn_step: String(state.step) });
-  const moments = new Map<string, RawTensor>();
-  for (const [name, t] of opt.m) moments.set(`m.${name}`, { dtype: 'F32', shape: t.shape, data: t.toFloat32Array() });
-  for (const [name, t] of opt.v) moments.set(`v.${name}`, { dtype: 'F32', shape: t.shape, data: t.toFloat32Array() });
-  writeSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
-  writeJsonAtomic(path.join(tmp, 'trainer.json'), { ...state, optimizerStep: opt.step });
+  writeSafetensors(path.join(tmp, 'model.safetensors'), exportStateDict(model), { format: 'pt', itpn_step: String(state.step), ...opts.metadata });
+  if (opt) {
+    const moments = new Map<string, RawTensor>();
+    for (const [n, t] of opt.m) moments.set(`m.${n}`, { dtype: 'F32', shape: t.shape, data: t.toFloat32Array() });
+    for (const [n, t] of opt.v) moments.set(`v.${n}`, { dtype: 'F32', shape: t.shape, data: t.toFloat32Array() });
+    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
+  }
+  writeJsonAtomic(path.join(tmp, 'trainer.json'), { ...state, optimizerStep: opt ? opt.step : null });
   fs.rmSync(old, { recursive: true, force: true });
   if (fs.existsSync(final)) fs.renameSync(final, old);
   fs.renameSync(tmp, final);

@@ -15,6 +15,8 @@ export interface ClipOutputs {
   loss_2: Tensor;
   head_pyramid: Tensor;
   head_aux: Tensor;
+  /** The three pyramid levels [B, N, s, s, F] (s = 1, 2, 4), for heads that read them (MFM). */
+  pyramid: [Tensor, Tensor, Tensor];
 }
 
 export class ITPNClipDistill extends ITPNBackbone {
@@ -46,6 +48,8 @@ export class ITPNClipDistill extends ITPNBackbone {
       cfg.init_values, cfg.rpe ? grid : null));
   }
 
+  forward(images: Tensor, boolMaskedPos: Tensor, target: Tensor): ClipOutputs;
+  forward(images: Tensor, boolMaskedPos: Tensor, target: null): Omit<ClipOutputs, 'loss' | 'loss_1' | 'loss_2'>;
   forward(images: Tensor, boolMaskedPos: Tensor, target: Tensor | null): ClipOutputs | Omit<ClipOutputs, 'loss' | 'loss_1' | 'loss_2'> {
     const feats = this.forwardFeatures(images, { boolMaskedPos, maskToken: this.mask_token, auxTap: this.auxTap });
     const pyramid = this.forwardPyramid(feats);
@@ -61,9 +65,9 @@ export class ITPNClipDistill extends ITPNBackbone {
     let aux = feats.aux!;
     for (const blk of this.cls_pt_layers) aux = blk.forward(aux, { rng: this.rng }, rpe(blk));
     const head_aux = this.lm_cls_head.forward(this.norm_cls.forward(aux));
-    if (!target) return { head_pyramid, head_aux };
+    if (!target) return { head_pyramid, head_aux, pyramid };
     const loss_1 = smoothL1Loss(head_pyramid, target);
     const loss_2 = smoothL1Loss(head_aux, target);
-    return { loss: add(loss_1, loss_2), loss_1, loss_2, head_pyramid, head_aux };
+    return { loss: add(loss_1, loss_2), loss_1, loss_2, head_pyramid, head_aux, pyramid };
   }
 }

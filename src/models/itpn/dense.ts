@@ -6,7 +6,7 @@ import type { Tensor } from '../../engine/tensor';
 import { avgPool2x2, concat, maxPool2x2, reshape } from '../../ops';
 import type { InitContext } from '../../nn/init';
 import type { ITPNConfig } from './configs';
-import { ITPNBackbone, levelToNCHW } from './backbone';
+import { ITPNBackbone, levelToNCHW, type Features } from './backbone';
 
 export type DenseKind = 'detection' | 'segmentation';
 
@@ -18,7 +18,11 @@ export class ITPNDenseBackbone extends ITPNBackbone {
 
   /** Maps ordered by stride: [s4, s8, s16, s32(, s64)]. */
   forward(images: Tensor): Tensor[] {
-    const feats = this.forwardFeatures(images);
+    return this.forwardMaps(this.forwardFeatures(images));
+  }
+
+  /** The maps from backbone features already computed (callers that also want the main-stage output). */
+  forwardMaps(feats: Features): Tensor[] {
     const [p16, p8, p4] = this.forwardPyramid(feats);
     const [Hp, Wp] = feats.grid;
     let maps = [p4, p8, p16].map((p) => levelToNCHW(p, Hp, Wp));
