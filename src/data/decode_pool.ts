@@ -2,6 +2,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import type { AugmentConfig } from './augment';
 
 export interface DecodeJob {
   path: string;
@@ -13,6 +14,8 @@ export interface DecodeJob {
   scale: [number, number];
   ratio: [number, number];
   cropPct: number;
+  /** Training only: flip, RandAugment and RandomErasing replayed from the uniforms after the crop's. */
+  augment?: AugmentConfig;
 }
 
 export interface DecodeRequest extends DecodeJob {

@@ -5,7 +5,8 @@ import { parentPort } from 'worker_threads';
 import sharp from 'sharp';
 import type { DecodeJob, DecodeRequest, DecodeResponse } from './decode_pool';
 import { ReplayRng } from './rng';
-import { normalizeToChw, planEvalTransform, planTrainTransform } from './transforms';
+import { TRAIN_UNIFORMS_PER_SAMPLE, normalizeToChw, planEvalTransform, planTrainTransform } from './transforms';
+import { augmentAndNormalize } from './augment';
 
 export async function decodeImage(job: DecodeJob): Promise<Float32Array> {
   const file = await fs.readFile(job.path); // read once, used for both the header and the pixels
@@ -28,6 +29,10 @@ export async function decodeImage(job: DecodeJob): Promise<Float32Array> {
     throw new Error(`decoded to ${info.width}x${info.height}, expected ${job.imgSize}x${job.imgSize}`);
   }
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (job.augment) {
+    const rng = new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE));
+    return augmentAndNormalize(pixels, info.width, info.height, info.channels, plan.flip, job.augment, rng);
+  }
   // the flip is done while normalising: exact, and independent of sharp's operation order
   return normalizeToChw(pixels, info.width, info.height, info.channels, plan.flip);
 }

@@ -4,6 +4,7 @@ import { DecodePool, DecodeResult, defaultWorkerCount } from './decode_pool';
 import type { ImageSample } from './image_folder';
 import { Mulberry32, UniformRng, mixSeed, shuffleInPlace } from './rng';
 import { DEFAULT_CROP_PCT, TRAIN_UNIFORMS_PER_SAMPLE } from './transforms';
+import { augmentUniforms, type AugmentConfig } from './augment';
 
 export interface BatchLoaderOptions {
   samples: ImageSample[];
@@ -25,6 +26,8 @@ export interface BatchLoaderOptions {
   ratio?: [number, number];
   /** Eval centre-crop fraction: resize the shorter side to imgSize / cropPct. Default 0.875. */
   cropPct?: number;
+  /** Training only: RandAugment and RandomErasing after the crop and flip (fine-tuning). Default: none. */
+  augment?: AugmentConfig;
   /** Where the one-line warning about an unreadable image goes. Default: stderr. */
   warn?: (message: string) => void;
 }
@@ -56,6 +59,7 @@ export class BatchLoader {
   private readonly scale: [number, number];
   private readonly ratio: [number, number];
   private readonly cropPct: number;
+  private readonly augment: AugmentConfig | undefined;
   private readonly warn: (message: string) => void;
   private readonly pool: DecodePool;
 
@@ -75,6 +79,7 @@ export class BatchLoader {
     this.scale = opts.scale ?? [0.2, 1];
     this.ratio = opts.ratio ?? [3 / 4, 4 / 3];
     this.cropPct = opts.cropPct ?? DEFAULT_CROP_PCT;
+    this.augment = opts.train ? opts.augment : undefined;
     this.warn = opts.warn ?? ((message) => process.stderr.write(message + '\n'));
     this.pool = new DecodePool(opts.workers ?? defaultWorkerCount());
   }
@@ -101,11 +106,12 @@ export class BatchLoader {
     const augmentRng = new Mulberry32(mixSeed(this.seed, epochIndex, AUGMENT_STREAM));
     const window = this.prefetch * this.batchSize;
     const results = new Map<number, Promise<DecodeResult>>();
+    const uniformsPerSample = TRAIN_UNIFORMS_PER_SAMPLE + (this.augment ? augmentUniforms(this.augment) : 0);
     let issued = 0;
     const issueUpTo = (limit: number): void => {
       for (; issued < Math.min(limit, order.length); issued++) {
         // drawn for every position, even known-bad files, so the stream never depends on history
-        const uniforms = this.train ? drawUniforms(augmentRng, TRAIN_UNIFORMS_PER_SAMPLE) : undefined;
+        const uniforms = this.train ? drawUniforms(augmentRng, uniformsPerSample) : undefined;
         const sample = this.samples[order[issued]];
         let result: Promise<DecodeResult>;
         if (this.skippedSet.has(sample.path)) {
@@ -119,6 +125,7 @@ export class BatchLoader {
             scale: this.scale,
             ratio: this.ratio,
             cropPct: this.cropPct,
+            augment: this.augment,
           });
           result.catch(() => undefined); // consumed below; this only stops an early exit leaving it unhandled
         }
