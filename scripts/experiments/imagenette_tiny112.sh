@@ -29,3 +29,6 @@ done_ $R/abl-pixel/loss.png || itpn pretrain $PT --out $R/abl-pixel
 done_ $R/abl-mfm/loss.png || itpn pretrain $PT --mfm --teacher $R/tiny112-e20 --out $R/abl-mfm
 done_ $R/probe-abl-pixel/probe_result.json || itpn probe --from $R/abl-pixel/checkpoint --data $DATA/train --out $R/probe-abl-pixel
 done_ $R/probe-abl-mfm/probe_result.json || itpn probe --from $R/abl-mfm/checkpoint --data $DATA/train --out $R/probe-abl-mfm
+FT3="--arch itpn_tiny --img-size 112 --data $DATA/train --epochs 3 --warmup-epochs 1 --batch 64 --lr 1e-3 --layer-decay 0.75 --resume"
+done_ $R/ft-abl-pixel/accuracy.png || itpn finetune --from $R/abl-pixel/checkpoint $FT3 --out $R/ft-abl-pixel
+done_ $R/ft-abl-mfm/accuracy.png || itpn finetune --from $R/abl-mfm/checkpoint $FT3 --out $R/ft-abl-mfm
