@@ -13,7 +13,9 @@
         "native/softmax.cc",
         "native/layer_norm.cc",
         "native/adamw.cc",
-        "native/simd.cc"
+        "native/simd.cc",
+        "native/attention.cc",
+        "native/attention_avx512.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -14,7 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerLayerNorm(env, exports);
   registerAdamW(env, exports);
   registerSimd(env, exports);
-  exports.Set("version", Napi::Number::New(env, 1));
+  registerAttention(env, exports);
+  exports.Set("version", Napi::Number::New(env, 2));
   return exports;
 }
 

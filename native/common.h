@@ -203,4 +203,5 @@ void registerSoftmax(Napi::Env env, Napi::Object exports);
 void registerLayerNorm(Napi::Env env, Napi::Object exports);
 void registerAdamW(Napi::Env env, Napi::Object exports);
 void registerSimd(Napi::Env env, Napi::Object exports);
+void registerAttention(Napi::Env env, Napi::Object exports);
 }  // namespace itpn

@@ -109,6 +109,28 @@ static void Clamp(const Napi::CallbackInfo& info) {
   });
 }
 
+// geluBackward(x, dy, dx, y|null): dx = dy · gelu'(x), and y = gelu(x) when given (dx may be dy)
+static void GeluBackward(const Napi::CallbackInfo& info) {
+  const F32 x = argF32(info, 0, "x");
+  const F32 dy = argF32(info, 1, "dy");
+  const F32 dx = argF32(info, 2, "dx");
+  const F32 y = argF32Opt(info, 3, "y");
+  check(x.n == dy.n && x.n == dx.n && (!y.p || y.n == x.n), info.Env(), "geluBackward: x, dy, dx and y sizes differ");
+  const int64_t n = x.n;
+  const int nt = threadsFor(n);
+  if (nt <= 1) {
+    geluBackwardRows(x.p, dy.p, dx.p, y.p, n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
+    const int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+    if (lo < hi) geluBackwardRows(x.p + lo, dy.p + lo, dx.p + lo, y.p ? y.p + lo : nullptr, hi - lo);
+  }
+}
+
 // fill(out, value)
 static void Fill(const Napi::CallbackInfo& info) {
   const F32 out = argF32(info, 0, "out");
@@ -125,6 +147,7 @@ void registerElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("affine", Napi::Function::New(env, Affine, "affine"));
   exports.Set("clamp", Napi::Function::New(env, Clamp, "clamp"));
   exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
+  exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
   Napi::Array names = Napi::Array::New(env, U_COUNT);
   for (uint32_t i = 0; i < U_COUNT; i++) names.Set(i, Napi::String::New(env, kUnaryNames[i]));
   exports.Set("unaryOps", names);

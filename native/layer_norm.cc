@@ -1,9 +1,11 @@
-// Layer normalisation over the last axis of [rows, cols] and its backward pass.
-// Row statistics and the weight/bias gradients are accumulated in double.
+// Layer normalisation over the last axis of [rows, cols] and its backward pass: argument checks and threading
+// here, the row loops in simd_rows.inc (ISA-dispatched: they accumulate in double, which the 8-wide AVX-512
+// double lanes make cheap). Row statistics and the weight/bias gradients are accumulated in double.
 #include <cmath>
 #include <vector>
 
 #include "common.h"
+#include "simd.h"
 
 namespace itpn {
 
@@ -23,41 +25,17 @@ static void LayerNorm(const Napi::CallbackInfo& info) {
   check(!w.p || w.n == cols, env, "layerNorm: weight size is not cols");
   check(!b.p || b.n == cols, env, "layerNorm: bias size is not cols");
   if (rows == 0) return;
-  const float* wp = w.p;
-  const float* bp = b.p;
   const int nt = threadsFor(rows * cols);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x.p + r * cols;
-    float* yr = out.p + r * cols;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < cols; i++) s += static_cast<double>(xr[i]);
-    const double mu = cols > 0 ? s / static_cast<double>(cols) : 0.0;
-    double v = 0.0;
-#pragma omp simd reduction(+ : v)
-    for (int64_t i = 0; i < cols; i++) {
-      const double d = static_cast<double>(xr[i]) - mu;
-      v += d * d;
-    }
-    const double var = cols > 0 ? v / static_cast<double>(cols) : 0.0;
-    const double rs = 1.0 / std::sqrt(var + eps);
-    mean.p[r] = static_cast<float>(mu);
-    rstd.p[r] = static_cast<float>(rs);
-    const float muf = static_cast<float>(mu), rsf = static_cast<float>(rs);
-    if (wp && bp) {
-#pragma omp simd
-      for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - muf) * rsf * wp[i] + bp[i];
-    } else if (wp) {
-#pragma omp simd
-      for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - muf) * rsf * wp[i];
-    } else if (bp) {
-#pragma omp simd
-      for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - muf) * rsf + bp[i];
-    } else {
-#pragma omp simd
-      for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] - muf) * rsf;
-    }
+  if (nt <= 1) {
+    layerNormRows(x.p, w.p, b.p, out.p, mean.p, rstd.p, 0, rows, cols, eps);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t chunk = (rows + T - 1) / T;
+    const int64_t lo = t * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
+    if (lo < hi) layerNormRows(x.p, w.p, b.p, out.p, mean.p, rstd.p, lo, hi, cols, eps);
   }
 }
 
@@ -84,8 +62,6 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
   // Per-thread double accumulators for dweight and dbias, reduced in thread order afterwards.
   std::vector<double> accW(wantDw ? static_cast<size_t>(nt) * cols : 0, 0.0);
   std::vector<double> accB(wantDb ? static_cast<size_t>(nt) * cols : 0, 0.0);
-  const float* wp = w.p;
-  const double invC = cols > 0 ? 1.0 / static_cast<double>(cols) : 0.0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -93,54 +69,7 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
     const int64_t lo = t * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
     double* aw = wantDw ? accW.data() + static_cast<size_t>(t) * cols : nullptr;
     double* ab = wantDb ? accB.data() + static_cast<size_t>(t) * cols : nullptr;
-    for (int64_t r = lo; r < hi; r++) {
-      const float* xr = x.p + r * cols;
-      const float* gr = dy.p + r * cols;
-      float* dr = dx.p + r * cols;
-      const float mu = mean.p[r], rs = rstd.p[r];
-      double sg = 0.0, sgx = 0.0;
-      if (wp) {
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int64_t i = 0; i < cols; i++) {
-          const double g = static_cast<double>(gr[i]) * static_cast<double>(wp[i]);
-          const double xh = (static_cast<double>(xr[i]) - mu) * rs;
-          sg += g;
-          sgx += g * xh;
-        }
-      } else {
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int64_t i = 0; i < cols; i++) {
-          const double g = static_cast<double>(gr[i]);
-          const double xh = (static_cast<double>(xr[i]) - mu) * rs;
-          sg += g;
-          sgx += g * xh;
-        }
-      }
-      const float mg = static_cast<float>(sg * invC), mgx = static_cast<float>(sgx * invC);
-      if (wp) {
-#pragma omp simd
-        for (int64_t i = 0; i < cols; i++) {
-          const float xh = (xr[i] - mu) * rs;
-          dr[i] = rs * (gr[i] * wp[i] - mg - xh * mgx);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t i = 0; i < cols; i++) {
-          const float xh = (xr[i] - mu) * rs;
-          dr[i] = rs * (gr[i] - mg - xh * mgx);
-        }
-      }
-      if (aw) {
-#pragma omp simd
-        for (int64_t i = 0; i < cols; i++) {
-          aw[i] += static_cast<double>(gr[i]) * ((static_cast<double>(xr[i]) - mu) * rs);
-        }
-      }
-      if (ab) {
-#pragma omp simd
-        for (int64_t i = 0; i < cols; i++) ab[i] += static_cast<double>(gr[i]);
-      }
-    }
+    if (lo < hi) layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols);
   }
   if (wantDw) {
     for (int64_t i = 0; i < cols; i++) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common.h"
+#include "simd.h"
 
 namespace itpn {
 
@@ -78,9 +79,18 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
     }
     return;
   }
-  const int64_t tiles = outer * ((inner + kTile - 1) / kTile);
+  const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
+  const int64_t tiles = outer * tilesPerOuter;
   if (tiles >= nt) {
-    reduceTiles<double>(x, y, outer, r, inner, 0.0, [](double a, float v) { return a + static_cast<double>(v); });
+    // column sums of each [r, ≤ kTile] tile into L1-resident double accumulators (ISA-dispatched loop)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t t = 0; t < tiles; t++) {
+      const int64_t o = t / tilesPerOuter, i0 = (t % tilesPerOuter) * kTile;
+      const int64_t w = inner - i0 < kTile ? inner - i0 : kTile;
+      double acc[kTile] = {};
+      sumColumns(x + o * r * inner + i0, inner, r, w, acc);
+      for (int64_t i = 0; i < w; i++) y[o * inner + i0 + i] = static_cast<float>(acc[i]);
+    }
     return;
   }
   // Few tiles but a long reduction axis: every thread sums a slice of r into its own partial buffer.
@@ -93,12 +103,7 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
     const int64_t lo = t * chunk, hi = lo + chunk < r ? lo + chunk : r;
     double* acc = part.data() + static_cast<size_t>(t) * oi;
     for (int64_t o = 0; o < outer; o++) {
-      double* a = acc + o * inner;
-      for (int64_t k = lo; k < hi; k++) {
-        const float* row = x + (o * r + k) * inner;
-#pragma omp simd
-        for (int64_t i = 0; i < inner; i++) a[i] += static_cast<double>(row[i]);
-      }
+      if (lo < hi) sumColumns(x + (o * r + lo) * inner, inner, hi - lo, inner, acc + o * inner);
     }
   }
   for (int64_t j = 0; j < oi; j++) {

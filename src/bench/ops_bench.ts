@@ -1,11 +1,12 @@
 // `itpn bench gemm` and `itpn bench ops` on our side: GEMMs through the matmul op, and layer norm, softmax,
-// GELU and attention forward + backward through the engine (autograd included), at ViT-B shapes.
+// GELU and attention forward + backward through the engine (autograd included), at ViT-B shapes; plus the fused
+// attention and MLP primitives beside the composites they replace.
 import type { Backend } from '../engine/backend';
 import { backward } from '../engine/autograd';
 import { Rng } from '../engine/random';
 import { tidy } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
-import { gelu, layerNorm, matmul, mulScalar, softmax, tensor } from '../ops';
+import { attention, gelu, layerNorm, linear, matmul, mlp, mulScalar, permute, reshape, slice, softmax, tensor } from '../ops';
 
 export function medianMs(fn: () => void, minTimeMs = 500, minReps = 5, warmup = 2): number {
   for (let i = 0; i < warmup; i++) fn();
@@ -71,6 +72,17 @@ export function benchOps(backend: Backend, minTimeMs: number): Record<string, nu
     gelu_ms: fwdBwd(backend, rng, [[1568, 3072]], gelu, minTimeMs),
     attention_ms: fwdBwd(backend, rng, [[8, 12, 196, 64], [8, 12, 196, 64], [8, 12, 196, 64]],
       (q, k, v) => matmul(softmax(matmul(mulScalar(q, 64 ** -0.5), k, false, true)), v), minTimeMs),
+    // The fused primitives beside the composites they replace (same work, from the qkv projection / the MLP input).
+    attention_qkv_composite_ms: fwdBwd(backend, rng, [[8, 196, 3 * 768]], (qkv) => {
+      const p = permute(reshape(qkv, [8, 196, 3, 12, 64]), [2, 0, 3, 1, 4]);
+      const part = (i: number) => reshape(slice(p, 0, i, i + 1), [8, 12, 196, 64]);
+      const o = matmul(softmax(matmul(mulScalar(part(0), 64 ** -0.5), part(1), false, true)), part(2));
+      return reshape(permute(o, [0, 2, 1, 3]), [8, 196, 768]);
+    }, minTimeMs),
+    attention_qkv_fused_ms: fwdBwd(backend, rng, [[8, 196, 3 * 768]], (qkv) => attention(qkv, 12, 64 ** -0.5), minTimeMs),
+    mlp_composite_ms: fwdBwd(backend, rng, [[1568, 768], [3072, 768], [3072], [768, 3072], [768]],
+      (x, w1, b1, w2, b2) => linear(gelu(linear(x, w1, b1)), w2, b2), minTimeMs),
+    mlp_fused_ms: fwdBwd(backend, rng, [[1568, 768], [3072, 768], [3072], [768, 3072], [768]], mlp, minTimeMs),
   };
   w.dispose();
   b.dispose();

@@ -1,12 +1,14 @@
-// `itpn bench train`: our pixel pre-training step and the project's PyTorch reference (bench/torch_train_step.py,
-// the same model written from the spec) timed in one run on the same machine; medians and their ratio.
+// `itpn bench train` and `itpn bench infer`: our pixel pre-training step (or classifier forward) and the project's
+// PyTorch reference (bench/torch_train_step.py, the same model written from the spec) timed in one run on the same
+// machine, one after the other, each in its own process so each peak resident memory is its own; medians, ratio.
+// ITPN_PROFILE=1 also prints our per-kernel profile of the timed steps (to stderr); ITPN_PROFILE=cpu times kernels
+// with CPU time instead of the wall clock (use with --threads 1 on a busy machine).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { timePixelTrainStep } from '../bench/train_step';
+import type { BenchJob, BenchJobResult } from '../bench/train_step';
 import { packageRoot } from '../backends/cpu/binding';
-import { createBackend } from './backend_choice';
 
 export interface BenchTrainOptions {
   arch: string;
@@ -21,33 +23,77 @@ export interface BenchTrainOptions {
   json: boolean;
 }
 
-export function benchTrainCommand(o: BenchTrainOptions): number {
+interface TorchResult {
+  images_per_s: number;
+  step_ms_median: number;
+  torch_version?: string;
+  peak_rss_mib?: number;
+}
+
+const lastLine = (s: string) => s.trim().split('\n').pop()!;
+const tail = (s: string) => s.trim().split('\n').slice(-3).join(' ');
+
+function runOurs(job: BenchJob): BenchJobResult {
+  const script = path.join(__dirname, '..', 'bench', 'train_step.js');
+  const r = spawnSync(process.execPath, [script, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench child failed (status ${r.status})`);
+  return JSON.parse(lastLine(r.stdout));
+}
+
+/** Runs bench/torch_train_step.py under a wrapper that reports the interpreter's peak RSS (getrusage). */
+function runTorch(o: BenchTrainOptions, threads: number, extra: string[]): { result: TorchResult | null; error: string | null } {
+  const script = path.join(packageRoot(), 'bench', 'torch_train_step.py');
+  if (!fs.existsSync(script)) return { result: null, error: `${script} not found` };
+  const wrapper = [
+    'import json, resource, runpy, sys',
+    'sys.argv = sys.argv[1:]',
+    'try:',
+    '    runpy.run_path(sys.argv[0], run_name="__main__")',
+    'finally:',
+    '    sys.stdout.flush()',
+    '    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))',
+  ].join('\n');
+  const args = ['-c', wrapper, script, '--arch', o.arch, '--img-size', String(o.imgSize), '--batch', String(o.batch),
+    '--steps', String(o.steps), '--warmup', String(o.warmup), '--threads', String(threads), '--json', ...extra];
+  const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { result: null, error: `PyTorch reference failed (${o.python}): ${tail(r.stderr || r.error?.message || '')}` };
+  const lines = r.stdout.trim().split('\n');
+  const rss = JSON.parse(lines[lines.length - 1]) as { peak_rss_mib: number };
+  return { result: { ...(JSON.parse(lines[lines.length - 2]) as TorchResult), peak_rss_mib: rss.peak_rss_mib }, error: null };
+}
+
+function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const threads = o.threads ?? os.availableParallelism();
-  const ours = timePixelTrainStep(createBackend(o.backend, threads), o.arch, o.imgSize, o.batch, o.steps, o.warmup);
-  let torch: { images_per_s: number; step_ms_median: number; torch_version?: string } | null = null;
-  let torchError: string | null = null;
-  if (o.torch) {
-    const script = path.join(packageRoot(), 'bench', 'torch_train_step.py');
-    const args = [script, '--arch', o.arch, '--img-size', String(o.imgSize), '--batch', String(o.batch), '--steps', String(o.steps), '--warmup', String(o.warmup), '--threads', String(threads), '--json'];
-    if (!fs.existsSync(script)) torchError = `${script} not found`;
-    else {
-      const r = spawnSync(o.python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-      if (r.status !== 0) torchError = `PyTorch reference failed (${o.python}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`;
-      else torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    }
-  }
+  const env = process.env.ITPN_PROFILE;
+  const profile = !env || env === '0' ? null : env === 'cpu' ? 'cpu' : 'wall';
+  const ours = runOurs({ kind, arch: o.arch, imgSize: o.imgSize, batch: o.batch, steps: o.steps, warmup: o.warmup, backend: o.backend, threads, profile });
+  const torchRun = o.torch ? runTorch(o, threads, kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []) : { result: null, error: null };
+  const torch = torchRun.result;
+  const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
   const result = {
-    arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
-    itpn: { backend: o.backend, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median },
-    torch, ratio: torch ? ours.images_per_s / torch.images_per_s : null, torch_error: torchError,
+    bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
+    itpn: { backend: o.backend, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },
+    torch: torch ? { images_per_s: torch.images_per_s, step_ms_median: torch.step_ms_median, peak_rss_mib: torch.peak_rss_mib, torch_version: torch.torch_version } : null,
+    ratio: torch ? ours.images_per_s / torch.images_per_s : null,
+    peak_rss_ratio: torch?.peak_rss_mib ? ours.peak_rss_mib / torch.peak_rss_mib : null,
+    torch_error: torchRun.error,
   };
+  if (ours.profile) console.error(ours.profile);
   if (o.json) console.log(JSON.stringify(result));
   else {
-    console.log(`pixel pre-training step, ${o.arch} ${o.imgSize}px batch ${o.batch}, ${threads} threads, ${result.cpu}`);
-    console.log(`  itpn (${o.backend})  ${ours.images_per_s.toFixed(2)} img/s  (median step ${ours.step_ms_median.toFixed(1)} ms over ${o.steps})`);
-    if (torch) console.log(`  PyTorch ${torch.torch_version ?? ''}  ${torch.images_per_s.toFixed(2)} img/s  (median step ${torch.step_ms_median.toFixed(1)} ms)`);
-    if (torch) console.log(`  ratio itpn/PyTorch  ${result.ratio!.toFixed(2)}×`);
-    if (torchError) console.log(`  PyTorch reference not run: ${torchError}`);
+    console.log(`${what}, ${o.arch} ${o.imgSize}px batch ${o.batch}, ${threads} threads, ${result.cpu}`);
+    console.log(`  itpn (${o.backend})  ${ours.images_per_s.toFixed(2)} img/s  (median step ${ours.step_ms_median.toFixed(1)} ms over ${o.steps}, CPU ${ours.step_cpu_ms_median.toFixed(1)} ms)  peak RSS ${ours.peak_rss_mib.toFixed(0)} MiB`);
+    if (torch) console.log(`  PyTorch ${torch.torch_version ?? ''}  ${torch.images_per_s.toFixed(2)} img/s  (median step ${torch.step_ms_median.toFixed(1)} ms)  peak RSS ${torch.peak_rss_mib?.toFixed(0)} MiB`);
+    if (torch) console.log(`  ratio itpn/PyTorch  ${result.ratio!.toFixed(2)}× images/s, ${result.peak_rss_ratio?.toFixed(2)}× peak memory`);
+    if (torchRun.error) console.log(`  PyTorch reference not run: ${torchRun.error}`);
   }
   return 0;
+}
+
+export function benchTrainCommand(o: BenchTrainOptions): number {
+  return benchCommand('train', o);
+}
+
+export function benchInferCommand(o: BenchTrainOptions): number {
+  return benchCommand('infer', o);
 }

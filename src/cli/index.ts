@@ -4,7 +4,12 @@ import { parityCommand } from './parity';
 import { infoCommand } from './info';
 import { convertCommand } from './convert';
 import { pretrainCommand } from './pretrain';
-import { benchTrainCommand } from './bench';
+import { finetuneCommand } from './finetune';
+import { evalCommand } from './eval';
+import { predictCommand } from './predict';
+import { featuresCommand } from './features';
+import { probeCommand } from './probe';
+import { benchInferCommand, benchTrainCommand } from './bench';
 import { benchGemmCommand, benchOpsCommand } from './bench_kernels';
 
 function run(fn: () => number | Promise<number>): void {
@@ -49,22 +54,36 @@ export function main(argv: string[]): void {
 
   const int = (v: string) => parseInt(v, 10);
   program.command('pretrain')
-    .description('pre-train an iTPN on a folder of images (pixel reconstruction, random 75% masking)')
+    .description('pre-train an iTPN on a folder of images: pixel reconstruction (random 75% masking) or CLIP feature distillation (block masking), optionally with per-level MFM')
     .option('--data <dir>', 'image folder (class sub-folders or flat; jpg/png/webp)', 'data/imagenette-mini/train')
     .option('--arch <name>', 'itpn_tiny | itpn_small | itpn_base | itpn_large', 'itpn_tiny')
-    .option('--variant <v>', 'pixel (clip is not implemented yet)', 'pixel')
+    .option('--variant <v>', 'pixel | clip (clip needs --teacher)', 'pixel')
     .option('--img-size <n>', 'input size, a multiple of 16', int, 112)
     .option('--batch <n>', 'images per step (per micro-batch with --accum-iter)', int, 32)
     .option('--accum-iter <n>', 'gradient accumulation micro-batches per step', int, 1)
     .option('--steps <n>', 'optimizer steps', int, 200)
     .option('--epochs <n>', 'train for N epochs instead of --steps', int)
-    .option('--blr <x>', 'base lr per 256 images (lr = blr × batch × accum / 256); the official 1.5e-4 is for batch 4096 and 400+ epochs, short small runs want more', parseFloat, 1.5e-3)
+    .option('--blr <x>', 'base lr per 256 images (lr = blr × batch × accum / 256); default 1.5e-3 for both variants, 10× the official rates (pixel blr 1.5e-4; CLIP 1.5e-3 absolute at batch 2048 = blr 1.875e-4) because short small runs want more', parseFloat)
     .option('--lr <x>', 'absolute lr (overrides --blr)', parseFloat)
     .option('--min-lr <x>', 'final lr of the cosine', parseFloat, 0)
     .option('--warmup-steps <n>', 'linear warmup steps (default: 10% of --steps)', int)
     .option('--weight-decay <x>', 'AdamW weight decay', parseFloat, 0.05)
-    .option('--clip-grad <x>', 'clip the global gradient norm', parseFloat)
-    .option('--mask-ratio <x>', 'fraction of tokens removed', parseFloat, 0.75)
+    .option('--betas <b1,b2>', 'AdamW betas (default 0.9,0.95 pixel; 0.9,0.98 clip)')
+    .option('--clip-grad <x>', 'clip the global gradient norm (default: off for pixel, 3.0 for clip)', parseFloat)
+    .option('--drop-path <x>', 'stochastic depth rate (default 0 pixel, 0.1 clip)', parseFloat)
+    .option('--mask-ratio <x>', 'pixel: fraction of tokens removed', parseFloat, 0.75)
+    .option('--mask-patches <n>', 'clip: patches masked per image (default round(75/196 × tokens))', int)
+    .option('--min-mask-patches <n>', 'clip: smallest masking block (default max(1, round(16/196 × tokens)))', int)
+    .option('--teacher <path>', 'CLIP weights (OpenAI .pt/.pth/.safetensors, or HF CLIPVisionModelWithProjection .safetensors) or, for --mfm, an itpn run/checkpoint')
+    .option('--teacher-arch <name>', 'ViT-B/16 | ViT-L/14 (checked against the weights); for an itpn teacher without config.json its architecture')
+    .option('--teacher-input <mode>', 'clip (undo ImageNet normalisation, apply CLIP mean/std) | official (the released code\'s ((x+1)·127.5).clamp(0,255)/255 quirk, then CLIP mean/std)', 'clip')
+    .option('--teacher-heads <n>', 'CLIP attention heads if not width/64', int)
+    .option('--mfm', 'add masked feature modeling: a head per pyramid level regressing teacher features on masked positions', false)
+    .option('--mfm-weights <w16,w8,w4>', 'MFM loss weight per level (stride 16, 8, 4)', '1,1,1')
+    .option('--mfm-layers <l16,l8,l4>', 'teacher features per level: "final" or a block count k (the hidden state after k teacher blocks)', 'final,final,final')
+    .option('--mfm-loss <kind>', 'smooth_l1 | mse', 'smooth_l1')
+    .option('--cache-teacher [dir]', 'store teacher features on disk (default <out>/teacher-cache), keyed by seed, epoch and batch')
+    .option('--teacher-cache-epochs <k>', 'with --cache-teacher: replay the augmentation of epochs 0…k−1, so cached features are reused', int)
     .option('--seed <n>', 'seed of every random choice', int, 0)
     .option('--out <dir>', 'output folder', 'runs/pretrain')
     .option('--resume', 'continue from the checkpoint in --out', false)
@@ -72,13 +91,107 @@ export function main(argv: string[]): void {
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', int)
     .option('--workers <n>', 'image decode workers', int)
-    .option('--viz-every <n>', 'write a reconstruction grid every N steps (0: only at the end)', int, 50)
+    .option('--viz-every <n>', 'pixel: write a reconstruction grid every N steps (0: only at the end)', int, 50)
     .option('--save-every <n>', 'checkpoint every N steps (0: only at the end)', int, 50)
     .action((o) => run(() => pretrainCommand(o)));
 
+  program.command('finetune')
+    .description('fine-tune a classifier (official iTPN recipe: layer decay, mixup/cutmix, RandAugment, random erasing, drop path) from a pre-training checkpoint, an official .pth or scratch')
+    .option('--from <weights>', 'pre-training checkpoint (run or checkpoint folder, model.safetensors), official .pth, or "scratch"')
+    .option('--data <dir>', 'training image folder, one sub-folder per class', 'data/imagenette-mini/train')
+    .option('--val <dir>', 'validation folder with the same class folders (default: "val" beside --data)')
+    .option('--arch <name>', 'itpn_tiny | itpn_small | itpn_base | itpn_large', 'itpn_tiny')
+    .option('--img-size <n>', 'input size, a multiple of 16', int, 112)
+    .option('--epochs <n>', 'training epochs (evaluation after each)', int, 10)
+    .option('--warmup-epochs <n>', 'linear lr warmup, in epochs', parseFloat, 1)
+    .option('--batch <n>', 'images per step (even, for mixup)', int, 32)
+    .option('--blr <x>', 'base lr per 256 images (lr = blr × batch / 256); official pixel-B 4e-4', parseFloat, 4e-4)
+    .option('--lr <x>', 'absolute lr (overrides --blr)', parseFloat)
+    .option('--min-lr <x>', 'final lr of the cosine', parseFloat, 1e-6)
+    .option('--weight-decay <x>', 'AdamW weight decay (not on 1-D params, biases, position tables)', parseFloat, 0.05)
+    .option('--layer-decay <x>', 'nominal layer-wise lr decay of a 12-layer ViT, re-normalised to the depth (1: off)', parseFloat, 0.6)
+    .option('--drop-path <x>', 'stochastic depth rate', parseFloat, 0.1)
+    .option('--mixup <x>', 'mixup alpha (0: off)', parseFloat, 0.8)
+    .option('--cutmix <x>', 'cutmix alpha (0: off)', parseFloat, 1.0)
+    .option('--mixup-prob <x>', 'probability of mixing a batch', parseFloat, 1.0)
+    .option('--mixup-switch-prob <x>', 'probability of cutmix instead of mixup', parseFloat, 0.5)
+    .option('--smoothing <x>', 'label smoothing', parseFloat, 0.1)
+    .option('--aa <spec>', 'RandAugment (timm spec) or "none"', 'rand-m9-mstd0.5-inc1')
+    .option('--reprob <x>', 'random erasing probability', parseFloat, 0.25)
+    .option('--clip-grad <x>', 'clip the global gradient norm', parseFloat)
+    .option('--seed <n>', 'seed of every random choice', int, 0)
+    .option('--out <dir>', 'output folder', 'runs/finetune')
+    .option('--resume', 'continue from the checkpoint in --out', false)
+    .option('--stop-at <n>', 'stop after step N (checkpointed) and continue later with --resume', int)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .option('--workers <n>', 'image decode workers', int)
+    .option('--print-param-groups', 'print every parameter with its layer id, lr scale and weight decay, then exit (needs only --arch)', false)
+    .option('--num-classes <n>', 'classes for --print-param-groups', int, 1000)
+    .option('--json', 'with --print-param-groups: one JSON object per line', false)
+    .action((o) => run(() => finetuneCommand(o)));
+
+  program.command('eval')
+    .description('top-1, top-5, per-class accuracy and a confusion matrix of a fine-tuned classifier on an image folder')
+    .requiredOption('--checkpoint <path>', 'fine-tuning run folder, its best/ or checkpoint/ folder, or a model.safetensors')
+    .requiredOption('--data <dir>', 'image folder with the checkpoint\'s class sub-folders')
+    .option('--out <dir>', 'where confusion_matrix.png and metrics.json go (default: <run>/eval)')
+    .option('--batch <n>', 'images per forward pass', int, 32)
+    .option('--arch <name>', 'architecture for a checkpoint without itpn metadata')
+    .option('--json', 'print the metrics as one JSON object', false)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .option('--workers <n>', 'image decode workers', int)
+    .action((o) => run(() => evalCommand(o)));
+
+  program.command('predict')
+    .description('top-5 classes with probabilities for each image, from a fine-tuned classifier')
+    .argument('<images...>', 'image files (jpg/png/webp/...)')
+    .requiredOption('--checkpoint <path>', 'fine-tuning run folder, its best/ or checkpoint/ folder, or a model.safetensors')
+    .option('--topk <n>', 'classes per image', int, 5)
+    .option('--batch <n>', 'images per forward pass', int, 16)
+    .option('--arch <name>', 'architecture for a checkpoint without itpn metadata')
+    .option('--json', 'one JSON object per image', false)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .action((images: string[], o) => run(() => predictCommand(images, o)));
+
+  program.command('features')
+    .description('pooled embedding and (pre-training checkpoints) pyramid maps at strides 4-64 for images, to a safetensors file')
+    .argument('<images...>', 'image files')
+    .requiredOption('--checkpoint <path>', 'pre-training or fine-tuning checkpoint (folder, model.safetensors or official .pth)')
+    .requiredOption('--out <file>', 'output .safetensors')
+    .option('--arch <name>', 'architecture (needed for files without a config, e.g. official .pth)')
+    .option('--img-size <n>', 'input size (default: the checkpoint\'s)', int)
+    .option('--batch <n>', 'images per forward pass', int, 16)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .action((images: string[], o) => run(() => featuresCommand(images, o)));
+
+  program.command('probe')
+    .description('linear probe on frozen, cached, standardised pooled features (pre-trained or random weights)')
+    .option('--from <weights>', 'checkpoint to probe, or "scratch" for random weights')
+    .option('--data <dir>', 'training image folder, one sub-folder per class', 'data/imagenette-mini/train')
+    .option('--val <dir>', 'validation folder (default: "val" beside --data)')
+    .option('--arch <name>', 'architecture (scratch: default itpn_tiny; files without a config)')
+    .option('--img-size <n>', 'input size (default: the checkpoint\'s; scratch 112)', int)
+    .option('--epochs <n>', 'epochs of the linear head', int, 100)
+    .option('--warmup-epochs <n>', 'lr warmup epochs', int, 10)
+    .option('--lr <x>', 'AdamW lr of the head', parseFloat, 1e-3)
+    .option('--weight-decay <x>', 'AdamW weight decay of the head', parseFloat, 0)
+    .option('--batch <n>', 'features per head step', int, 256)
+    .option('--feature-batch <n>', 'images per forward pass when extracting features', int, 32)
+    .option('--seed <n>', 'seed (head init, order; random weights)', int, 0)
+    .option('--out <dir>', 'output folder (feature cache, log, result)', 'runs/probe')
+    .option('--json', 'print the result as one JSON object', false)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', int)
+    .option('--workers <n>', 'image decode workers', int)
+    .action((o) => run(() => probeCommand(o)));
+
   const bench = program.command('bench').description('benchmarks, side by side with the PyTorch reference');
   bench.command('train')
-    .description('pixel pre-training step (forward + backward + AdamW) on synthetic data: itpn vs PyTorch')
+    .description('pixel pre-training step (forward + backward + AdamW) on synthetic data: itpn vs PyTorch, images/s and peak memory (ITPN_PROFILE=1: per-kernel profile)')
     .option('--arch <name>', 'architecture', 'itpn_base')
     .option('--img-size <n>', 'input size', int, 224)
     .option('--batch <n>', 'batch size', int, 8)
@@ -90,6 +203,20 @@ export function main(argv: string[]): void {
     .option('--no-torch', 'skip the PyTorch reference')
     .option('--json', 'one JSON object', false)
     .action((o) => run(() => benchTrainCommand(o)));
+
+  bench.command('infer')
+    .description('classifier forward (eval, no autograd) on synthetic images: itpn vs PyTorch, images/s and peak memory')
+    .option('--arch <name>', 'architecture', 'itpn_base')
+    .option('--img-size <n>', 'input size', int, 224)
+    .option('--batch <n>', 'batch size', int, 8)
+    .option('--steps <n>', 'timed forward passes', int, 10)
+    .option('--warmup <n>', 'untimed passes first', int, 2)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'threads for both (default: all cores)', int)
+    .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
+    .option('--no-torch', 'skip the PyTorch reference')
+    .option('--json', 'one JSON object', false)
+    .action((o) => run(() => benchInferCommand(o)));
 
   for (const [name, desc, fn] of [
     ['gemm', 'GFLOP/s of 1024³ and the ViT-B MLP GEMMs (NN, NT, TN) beside PyTorch', benchGemmCommand],

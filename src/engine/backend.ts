@@ -45,6 +45,21 @@ export interface GatherAttrs {
   idxBatched: boolean;
 }
 
+/**
+ * Multi-head self-attention straight from the qkv Linear's output: qkv is [B, N, 3, H, D] (q, k, v blocks of one
+ * token side by side), out is [B, N, H, D] (the proj Linear's input layout), probs is [B, H, N, N].
+ */
+export interface AttentionAttrs {
+  B: number;
+  N: number;
+  H: number;
+  D: number;
+  /** Multiplies q·kᵀ (usually D^-1/2). */
+  scale: number;
+  /** Leading extent of the additive logit bias [biasBatch, H, N, N]: 1 shares it over the batch, B is per sample. */
+  biasBatch: number;
+}
+
 export interface AdamWAttrs {
   lr: number;
   beta1: number;
@@ -57,7 +72,7 @@ export interface AdamWAttrs {
 }
 
 export interface Kernels {
-  /** out[i] = op(x[i]). */
+  /** out[i] = op(x[i]); out may be x (in place). */
   unary(op: UnaryOp, x: Storage, out: Storage): void;
   /** out[idx] = op(a[idx·aStrides], b[idx·bStrides]) over `shape` (the output shape, row-major). */
   binary(op: BinaryOp, a: Storage, aStrides: number[], b: Storage, bStrides: number[], out: Storage, shape: number[]): void;
@@ -90,6 +105,18 @@ export interface Kernels {
   /** Writes dx; writes (not accumulates) dweight and dbias when given. */
   layerNormBackward(dy: Storage, x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, dx: Storage,
     dweight: Storage | null, dbias: Storage | null, rows: number, cols: number): void;
+  /** probs = softmax(scale·q·kᵀ + bias) per (batch, head); out = probs·v (layouts in AttentionAttrs). */
+  attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, attrs: AttentionAttrs): void;
+  /**
+   * Writes dqkv (every element): dv = pᵀ·dout, ds = p ⊙ (dout·vᵀ − rowsum(p ⊙ dout·vᵀ)), dq = scale·ds·k,
+   * dk = scale·dsᵀ·q; also writes ds into dlogits ([B, H, N, N]) when given (the bias gradient before summing).
+   */
+  attentionBackward(qkv: Storage, probs: Storage, dout: Storage, dqkv: Storage, dlogits: Storage | null, attrs: AttentionAttrs): void;
+  /**
+   * dx = dy · gelu'(x), with gelu'(x) = Φ(x) + x·φ(x) (exact erf GELU); dx may be dy (in place). Also writes
+   * y = gelu(x) when y is given (a recomputed activation for free: Φ(x) is shared).
+   */
+  geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void;
   /** Element-wise conversion between dtypes (float → int32 truncates toward zero). */
   cast(x: Storage, out: Storage): void;
   fill(out: Storage, value: number): void;

@@ -78,7 +78,11 @@ export function relu(x: Tensor): Tensor {
 
 /** GELU, exact erf form (torch.nn.GELU default): x·Φ(x). arXiv 1606.08415. */
 export function gelu(x: Tensor): Tensor {
-  return record(unaryRaw('gelu', x), 'gelu', [x], (g) => [mul(g, unaryRaw('gelu_grad', x))]);
+  return record(unaryRaw('gelu', x), 'gelu', [x], (g) => {
+    const dx = Tensor.empty(x.backend, x.shape, x.dtype);
+    x.backend.kernels.geluBackward(x.storage, g.storage, dx.storage); // g·gelu'(x) in one pass
+    return [dx];
+  });
 }
 
 /** CLIP's QuickGELU: x·σ(1.702x). */

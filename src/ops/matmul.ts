@@ -2,8 +2,6 @@
 import type { MatmulAttrs } from '../engine/backend';
 import { fmtShape } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
-import { add } from './elementwise';
-import { reshape } from './movement';
 import { sumToShape } from './reduce';
 
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
@@ -44,13 +42,36 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   ]);
 }
 
-/** y = x·Wᵀ + b with W [out, in] (torch.nn.Linear layout); x [..., in]. */
+/**
+ * y = x·Wᵀ + b with W [out, in] (torch.nn.Linear layout); x [..., in]. One GEMM: the bias is broadcast into the
+ * output first and the GEMM accumulates onto it (beta 1), as torch's addmm; the bias gradient is a column sum.
+ */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const inF = weight.shape[1], outF = weight.shape[0];
   if (x.shape[x.rank - 1] !== inF) throw new Error(`linear: input ${fmtShape(x.shape)} does not end in ${inF} (weight ${fmtShape(weight.shape)})`);
-  const lead = x.shape.slice(0, -1);
-  const rows = reshape(x, [-1, inF]);
-  let y = matmul(rows, weight, false, true);
-  if (bias) y = add(y, bias);
-  return reshape(y, [...lead, outF]);
+  if (bias && bias.size !== outF) throw new Error(`linear: bias ${fmtShape(bias.shape)} for weight ${fmtShape(weight.shape)}`);
+  if (x.dtype !== weight.dtype) throw new Error(`linear: dtype mismatch ${x.dtype} vs ${weight.dtype}`);
+  const rows = x.size / inF;
+  const be = x.backend;
+  const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
+  if (bias) be.kernels.stridedCopy(bias.storage, 0, [0, 1], y.storage, [rows, outF]);
+  const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean, beta = 0): MatmulAttrs =>
+    ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta });
+  be.kernels.matmul(x.storage, weight.storage, y.storage, gemm(rows, outF, inF, false, true, bias ? 1 : 0));
+  return record(y, 'linear', bias ? [x, weight, bias] : [x, weight], (g) => {
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(be, x.shape, x.dtype); // g [rows, out] · W [out, in]
+      be.kernels.matmul(g.storage, weight.storage, dx.storage, gemm(rows, inF, outF, false, false));
+    }
+    if (weight.requiresGrad) {
+      dw = Tensor.empty(be, weight.shape, x.dtype); // gᵀ [out, rows] · x [rows, in]
+      be.kernels.matmul(g.storage, x.storage, dw.storage, gemm(outF, inF, rows, true, false));
+    }
+    if (bias?.requiresGrad) {
+      db = Tensor.empty(be, bias.shape, x.dtype); // Σ over rows of g
+      be.kernels.reduce('sum', g.storage, db.storage, 1, rows, outF);
+    }
+    return bias ? [dx, dw, db] : [dx, dw];
+  });
 }

@@ -5,15 +5,21 @@ import { add, affine, compare, mul } from './elementwise';
 import { broadcastTo } from './movement';
 
 function reduceRaw(op: 'sum' | 'max', x: Tensor, axes: number[]): Tensor {
-  // Reduce one axis at a time (from the last), each as [outer, r, inner].
+  // Each run of adjacent reduced axes is one [outer, r, inner] pass (runs from the last), so a full sum is a
+  // single pass accumulated in double by the kernel, not one float32 rounding per axis.
+  const set = new Set(axes.map((a) => normAxis(a, x.rank)));
+  const runs: Array<[number, number]> = [];
+  for (let ax = 0; ax < x.rank; ax++) {
+    if (!set.has(ax)) continue;
+    if (runs.length > 0 && runs[runs.length - 1][1] === ax - 1) runs[runs.length - 1][1] = ax;
+    else runs.push([ax, ax]);
+  }
   let cur = x;
-  const sorted = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => b - a);
   let shape = [...x.shape];
-  for (const ax of sorted) {
-    const outer = shape.slice(0, ax).reduce((p, d) => p * d, 1);
-    const inner = shape.slice(ax + 1).reduce((p, d) => p * d, 1);
-    const r = shape[ax];
-    shape = [...shape.slice(0, ax), 1, ...shape.slice(ax + 1)];
+  const prod = (from: number, to: number) => shape.slice(from, to).reduce((p, d) => p * d, 1);
+  for (const [first, last] of runs.reverse()) {
+    const outer = prod(0, first), r = prod(first, last + 1), inner = prod(last + 1, shape.length);
+    shape = shape.map((d, i) => (i >= first && i <= last ? 1 : d));
     const out = Tensor.empty(x.backend, shape, x.dtype);
     x.backend.kernels.reduce(op, cur.storage, out.storage, outer, r, inner);
     if (cur !== x) cur.dispose();

@@ -20,7 +20,7 @@ export interface NativeCpu {
   /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  /** Vector ISA of the transcendental kernels: 0 = x86-64-v2 baseline (SSE4.2), 1 = AVX2+FMA (picked from CPUID). */
+  /** Vector ISA of the transcendental kernels: 0 = x86-64-v2 baseline (SSE4.2), 1 = AVX2+FMA, 2 = AVX-512 (from CPUID). */
   simdLevel(): number;
   /** Lowers (or restores) the ISA level, clamped to what the CPU supports; returns the level in force. */
   setSimdLevel(level: number): number;
@@ -47,11 +47,16 @@ export interface NativeCpu {
   layerNormBackward(dy: F32, x: F32, weight: F32 | null, mean: F32, rstd: F32, dx: F32, dweight: F32 | null,
     dbias: F32 | null, rows: number, cols: number): void;
   fill(out: F32, value: number): void;
+  geluBackward(x: F32, dy: F32, dx: F32, y?: F32 | null): void;
+  attention(qkv: F32, bias: F32 | null, out: F32, probs: F32, B: number, N: number, H: number, D: number, scale: number,
+    biasBatch: number): void;
+  attentionBackward(qkv: F32, probs: F32, dout: F32, dqkv: F32, dlogits: F32 | null, B: number, N: number, H: number,
+    D: number, scale: number, biasBatch: number): void;
   adamw(param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, biasCorrection1: number, biasCorrection2: number): void;
 }
 
-export const NATIVE_VERSION = 1;
+export const NATIVE_VERSION = 2;
 
 /** The directory holding package.json, found by walking up from this file (works from src/ and dist/src/). */
 export function packageRoot(): string {

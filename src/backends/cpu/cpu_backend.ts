@@ -1,7 +1,7 @@
 // The native CPU backend: the reference backend's host storage (typed arrays in a HostPool) with float32 kernels
 // running in the C++ addon (OpenBLAS sgemm, OpenMP loops). Every other dtype (float64 gradient checks, int32
 // index tensors) and `cast` go to the reference kernels, which read the same storage, so nothing is copied.
-import type { AdamWAttrs, Backend, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import type { AdamWAttrs, AttentionAttrs, Backend, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { dtypeOfArray } from '../../engine/dtype';
 import { HostPool, host } from '../reference/host_storage';
 import { createReferenceBackend, referenceKernels } from '../reference/reference_backend';
@@ -149,6 +149,24 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       const optionalOk = (!weight || ws) && (!dweight || dws) && (!dbias || dbs);
       if (gs && xs && ms && rs && ds && optionalOk) native.layerNormBackward(gs, xs, ws, ms, rs, ds, dws, dbs, rows, cols);
       else ref.layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols);
+    },
+
+    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, t: AttentionAttrs): void {
+      const xs = f32(qkv), bs = bias ? f32(bias) : null, ys = f32(out), ps = f32(probs);
+      if (xs && ys && ps && (!bias || bs)) native.attention(xs, bs, ys, ps, t.B, t.N, t.H, t.D, t.scale, t.biasBatch);
+      else ref.attention(qkv, bias, out, probs, t);
+    },
+
+    attentionBackward(qkv: Storage, probs: Storage, dout: Storage, dqkv: Storage, dlogits: Storage | null, t: AttentionAttrs): void {
+      const xs = f32(qkv), ps = f32(probs), gs = f32(dout), ds = f32(dqkv), ls = dlogits ? f32(dlogits) : null;
+      if (xs && ps && gs && ds && (!dlogits || ls)) native.attentionBackward(xs, ps, gs, ds, ls, t.B, t.N, t.H, t.D, t.scale, t.biasBatch);
+      else ref.attentionBackward(qkv, probs, dout, dqkv, dlogits, t);
+    },
+
+    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void {
+      const xs = f32(x), gs = f32(dy), ds = f32(dx), ys = y ? f32(y) : null;
+      if (xs && gs && ds && (!y || ys)) native.geluBackward(xs, gs, ds, ys);
+      else ref.geluBackward(x, dy, dx, y);
     },
 
     cast(x: Storage, out: Storage): void {

@@ -1,6 +1,6 @@
 // The executable spec: every kernel as a plain loop over typed arrays, written for clarity, not speed.
 // Works for float32, float64 and (where meaningful) int32 storage. The native CPU backend is tested against it.
-import type { AdamWAttrs, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import type { AdamWAttrs, AttentionAttrs, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { host } from './host_storage';
 
 // Abramowitz–Stegun 7.1.26 is too coarse for GELU parity; use a series / continued-fraction erf accurate to ~1e-15.
@@ -282,6 +282,86 @@ export function referenceKernels(): Kernels {
           const g = gs[o + c] * (w ? w[c] : 1);
           out[o + c] = inv * (g - sumG - xhat * sumGX);
         }
+      }
+    },
+
+    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, t: AttentionAttrs): void {
+      const xs = host(qkv), bs = bias ? host(bias) : null, ys = host(out), ps = host(probs);
+      const { B, N, H, D } = t, C = H * D;
+      // q[b, i, h, d] = qkv[((b·N + i)·3 + 0)·C + h·D + d]; k and v are the blocks at +C and +2C.
+      const at = (b: number, i: number, part: number, h: number) => ((b * N + i) * 3 + part) * C + h * D;
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < H; h++) {
+          const p0 = (b * H + h) * N * N, b0 = bs ? ((t.biasBatch === 1 ? 0 : b) * H + h) * N * N : 0;
+          for (let i = 0; i < N; i++) {
+            // logits_ij = scale·q_i·k_j + bias_ij, then a softmax over j
+            let m = -Infinity;
+            for (let j = 0; j < N; j++) {
+              let dot = 0;
+              for (let d = 0; d < D; d++) dot += xs[at(b, i, 0, h) + d] * xs[at(b, j, 1, h) + d];
+              const l = t.scale * dot + (bs ? bs[b0 + i * N + j] : 0);
+              ps[p0 + i * N + j] = l;
+              m = Math.max(m, l);
+            }
+            let s = 0;
+            for (let j = 0; j < N; j++) s += Math.exp(ps[p0 + i * N + j] - m);
+            for (let j = 0; j < N; j++) ps[p0 + i * N + j] = Math.exp(ps[p0 + i * N + j] - m) / s;
+            // out_i = Σ_j p_ij·v_j
+            for (let d = 0; d < D; d++) {
+              let acc = 0;
+              for (let j = 0; j < N; j++) acc += ps[p0 + i * N + j] * xs[at(b, j, 2, h) + d];
+              ys[(b * N + i) * C + h * D + d] = acc;
+            }
+          }
+        }
+      }
+    },
+
+    attentionBackward(qkv: Storage, probs: Storage, dout: Storage, dqkv: Storage, dlogits: Storage | null, t: AttentionAttrs): void {
+      const xs = host(qkv), ps = host(probs), gs = host(dout), dx = host(dqkv), dl = dlogits ? host(dlogits) : null;
+      const { B, N, H, D } = t, C = H * D;
+      const at = (b: number, i: number, part: number, h: number) => ((b * N + i) * 3 + part) * C + h * D;
+      const ds = new Float64Array(N * N);
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < H; h++) {
+          const p0 = (b * H + h) * N * N;
+          const dO = (i: number) => (b * N + i) * C + h * D;
+          for (let i = 0; i < N; i++) {
+            // dp_ij = dout_i·v_j; ds_ij = p_ij·(dp_ij − Σ_j' p_ij'·dp_ij')
+            let dot = 0;
+            for (let j = 0; j < N; j++) {
+              let dp = 0;
+              for (let d = 0; d < D; d++) dp += gs[dO(i) + d] * xs[at(b, j, 2, h) + d];
+              ds[i * N + j] = dp;
+              dot += dp * ps[p0 + i * N + j];
+            }
+            for (let j = 0; j < N; j++) ds[i * N + j] = ps[p0 + i * N + j] * (ds[i * N + j] - dot);
+          }
+          if (dl) for (let e = 0; e < N * N; e++) dl[p0 + e] = ds[e];
+          for (let i = 0; i < N; i++) {
+            for (let d = 0; d < D; d++) {
+              // dq_i = scale·Σ_j ds_ij·k_j; dk_i = scale·Σ_j ds_ji·q_j; dv_i = Σ_j p_ji·dout_j
+              let dq = 0, dk = 0, dv = 0;
+              for (let j = 0; j < N; j++) {
+                dq += ds[i * N + j] * xs[at(b, j, 1, h) + d];
+                dk += ds[j * N + i] * xs[at(b, j, 0, h) + d];
+                dv += ps[p0 + j * N + i] * gs[dO(j) + d];
+              }
+              dx[at(b, i, 0, h) + d] = t.scale * dq;
+              dx[at(b, i, 1, h) + d] = t.scale * dk;
+              dx[at(b, i, 2, h) + d] = dv;
+            }
+          }
+        }
+      }
+    },
+
+    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void {
+      const xs = host(x), gs = host(dy), out = host(dx), ys = y ? host(y) : null;
+      const grad = unaryFn('gelu_grad'), gelu = unaryFn('gelu');
+      for (let i = 0; i < xs.length; i++) {
+        if (ys) ys[i] = gelu(xs[i]);
+        out[i] = gs[i] * grad(xs[i]);
       }
     },
 

@@ -4,7 +4,8 @@
 // Dimension letters: B batch, N main tokens (possibly only the visible ones), h×w inner grid, C channels.
 import type { Rng } from '../../engine/random';
 import type { Tensor } from '../../engine/tensor';
-import { add, dropPath, matmul, mul, mulScalar, permute, reshape, slice, softmax } from '../../ops';
+import { isGradEnabled, tidy } from '../../engine/scope';
+import { add, attention, dropPath, mlp, mul, permute, reshape } from '../../ops';
 import { constParam, type InitContext } from '../../nn/init';
 import { Conv2d, LayerNorm, Linear, Mlp } from '../../nn/layers';
 import { Module } from '../../nn/module';
@@ -13,6 +14,20 @@ export interface BlockContext {
   rng: Rng;
   /** Relative position bias per head, [B or 1, heads, N, N], or null. */
   rpeIndex?: Tensor | null;
+}
+
+/**
+ * Without autograd (inference) a block's intermediates are dead once it returns, so they are freed right there
+ * instead of at the end of the caller's scope (peak memory: one block's temporaries, not the whole network's);
+ * with autograd they are the saved activations and must stay.
+ */
+function blockScope(fn: () => Tensor): Tensor {
+  return isGradEnabled() ? fn() : tidy(fn);
+}
+
+/** timm Mlp (fc1 → GELU → fc2) through the fused op: same parameters, GELU output recomputed in backward. */
+function runMlp(m: Mlp, x: Tensor): Tensor {
+  return mlp(x, m.fc1.weight, m.fc1.bias, m.fc2.weight, m.fc2.bias);
 }
 
 export class PatchEmbed extends Module {
@@ -27,10 +42,12 @@ export class PatchEmbed extends Module {
   forward(x: Tensor): Tensor {
     const [B, , H, W] = x.shape;
     const Hp = H / 16, Wp = W / 16, k = this.inner;
-    const y = this.proj.forward(x, true); // [B, H/4, W/4, c]
-    const c = y.shape[3];
-    const tokens = reshape(permute(reshape(y, [B, Hp, k, Wp, k, c]), [0, 1, 3, 2, 4, 5]), [B, Hp * Wp, k, k, c]);
-    return this.norm.forward(tokens);
+    return blockScope(() => {
+      const y = this.proj.forward(x, true); // [B, H/4, W/4, c]
+      const c = y.shape[3];
+      const tokens = reshape(permute(reshape(y, [B, Hp, k, Wp, k, c]), [0, 1, 3, 2, 4, 5]), [B, Hp * Wp, k, k, c]);
+      return this.norm.forward(tokens);
+    });
   }
 }
 
@@ -46,9 +63,11 @@ export class MlpBlock extends Module {
     this.mlp = new Mlp(ctx, dim, Math.floor(dim * ratio));
   }
   forward(x: Tensor, bc: BlockContext): Tensor {
-    let y = this.mlp.forward(this.norm2.forward(x));
-    if (this.gamma_2) y = mul(y, this.gamma_2);
-    return add(x, dropPath(y, this.dropPathRate, bc.rng, this.training));
+    return blockScope(() => {
+      let y = runMlp(this.mlp, this.norm2.forward(x));
+      if (this.gamma_2) y = mul(y, this.gamma_2);
+      return add(x, dropPath(y, this.dropPathRate, bc.rng, this.training));
+    });
   }
 }
 
@@ -67,16 +86,8 @@ export class Attention extends Module {
   }
   /** x [B, N, C]; rpeBias [B or 1, heads, N, N] when the table exists. */
   forward(x: Tensor, rpeBias: Tensor | null): Tensor {
-    const [B, N, C] = x.shape;
-    const H = this.numHeads, hd = this.headDim;
-    const qkv = permute(reshape(this.qkv.forward(x), [B, N, 3, H, hd]), [2, 0, 3, 1, 4]); // [3, B, H, N, hd]
-    const q = mulScalar(reshape(slice(qkv, 0, 0, 1), [B, H, N, hd]), hd ** -0.5);
-    const k = reshape(slice(qkv, 0, 1, 2), [B, H, N, hd]);
-    const v = reshape(slice(qkv, 0, 2, 3), [B, H, N, hd]);
-    let logits = matmul(q, k, false, true); // [B, H, N, N]
-    if (rpeBias) logits = add(logits, rpeBias);
-    const attn = softmax(logits);
-    const out = reshape(permute(matmul(attn, v), [0, 2, 1, 3]), [B, N, C]);
+    // softmax(q·kᵀ·hd^-½ + rpe)·v per head, fused: read from qkv [B, N, 3, H, hd], written as [B, N, C]
+    const out = attention(this.qkv.forward(x), this.numHeads, this.headDim ** -0.5, rpeBias);
     return this.proj.forward(out);
   }
 }
@@ -100,12 +111,14 @@ export class AttentionBlock extends Module {
     this.mlp = new Mlp(ctx, dim, Math.floor(dim * ratio));
   }
   forward(x: Tensor, bc: BlockContext, rpeBias: Tensor | null): Tensor {
-    let a = this.attn.forward(this.norm1.forward(x), rpeBias);
-    if (this.gamma_1) a = mul(a, this.gamma_1);
-    x = add(x, dropPath(a, this.dropPathRate, bc.rng, this.training));
-    let m = this.mlp.forward(this.norm2.forward(x));
-    if (this.gamma_2) m = mul(m, this.gamma_2);
-    return add(x, dropPath(m, this.dropPathRate, bc.rng, this.training));
+    return blockScope(() => {
+      let a = this.attn.forward(this.norm1.forward(x), rpeBias);
+      if (this.gamma_1) a = mul(a, this.gamma_1);
+      const h = add(x, dropPath(a, this.dropPathRate, bc.rng, this.training));
+      let m = runMlp(this.mlp, this.norm2.forward(h));
+      if (this.gamma_2) m = mul(m, this.gamma_2);
+      return add(h, dropPath(m, this.dropPathRate, bc.rng, this.training));
+    });
   }
 }
 
@@ -124,9 +137,11 @@ export class PatchMerge extends Module {
   forward(x: Tensor): Tensor {
     const [B, N, h, w, c] = x.shape;
     // [B, N, h/2, dh, w/2, dw, c] → channel block index dw·2 + dh gives the order above
-    const grouped = permute(reshape(x, [B, N, h / 2, 2, w / 2, 2, c]), [0, 1, 2, 4, 5, 3, 6]);
-    const merged = reshape(grouped, [B, N, h / 2, w / 2, 4 * c]);
-    return this.reduction.forward(this.norm.forward(merged));
+    return blockScope(() => {
+      const grouped = permute(reshape(x, [B, N, h / 2, 2, w / 2, 2, c]), [0, 1, 2, 4, 5, 3, 6]);
+      const merged = reshape(grouped, [B, N, h / 2, w / 2, 4 * c]);
+      return this.reduction.forward(this.norm.forward(merged));
+    });
   }
 }
 
@@ -142,7 +157,9 @@ export class PatchSplit extends Module {
   forward(x: Tensor): Tensor {
     const [B, N, h, w] = x.shape;
     const F = this.outDim;
-    const y = reshape(this.reduction.forward(this.norm.forward(x)), [B, N, h, w, 2, 2, F]);
-    return reshape(permute(y, [0, 1, 2, 4, 3, 5, 6]), [B, N, 2 * h, 2 * w, F]);
+    return blockScope(() => {
+      const y = reshape(this.reduction.forward(this.norm.forward(x)), [B, N, h, w, 2, 2, F]);
+      return reshape(permute(y, [0, 1, 2, 4, 3, 5, 6]), [B, N, 2 * h, 2 * w, F]);
+    });
   }
 }

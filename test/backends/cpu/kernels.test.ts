@@ -3,7 +3,7 @@
 // Float results must agree to a relative L2 error of 1e-5; index and copy kernels must agree exactly.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BinaryOp, GatherAttrs, Kernels, MatmulAttrs, Storage, UnaryOp } from '../../../src/engine/backend';
+import type { AttentionAttrs, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, Storage, UnaryOp } from '../../../src/engine/backend';
 import type { HostArray } from '../../../src/engine/dtype';
 import { HostStorage } from '../../../src/backends/reference/host_storage';
 import { referenceKernels } from '../../../src/backends/reference/reference_backend';
@@ -493,11 +493,11 @@ describe('layerNorm', () => {
   }
 });
 
-test('baseline and AVX2 code paths agree with the reference', () => {
+test('baseline, AVX2 and AVX-512 code paths agree with the reference', () => {
   const native = loadNative();
   const level = native.simdLevel();
   try {
-    for (const lv of [0, 1]) {
+    for (const lv of [0, 1, 2]) {
       const inForce = native.setSimdLevel(lv);
       const n = 40000, rows = 200, cols = 197;
       const x = randn(n, 3);
@@ -505,6 +505,18 @@ test('baseline and AVX2 code paths agree with the reference', () => {
         const r = both([x, new Float32Array(n)], (k, [xs, ys]) => k.unary(op, xs, ys));
         assertClose(r.got[1], r.want[1], `${op} at ISA level ${inForce}`);
       }
+      const gb = both([x, randn(n), new Float32Array(n), new Float32Array(n)], (k, [xs, gs, ds, ys]) => k.geluBackward(xs, gs, ds, ys));
+      assertClose(gb.got[2], gb.want[2], `geluBackward at ISA level ${inForce}`);
+      assertClose(gb.got[3], gb.want[3], `geluBackward's gelu at ISA level ${inForce}`);
+      // attention: register-tiled AVX-512 blocks at level 2 (D a multiple of 16), sgemm blocks below
+      const at: AttentionAttrs = { B: 2, N: 37, H: 2, D: 32, scale: 32 ** -0.5, biasBatch: 1 };
+      const qkv = randn(2 * 37 * 3 * 64), P = 2 * 2 * 37 * 37;
+      const af = both([qkv, randn(2 * 37 * 37), new Float32Array(2 * 37 * 64), new Float32Array(P)], (k, s) => k.attention(s[0], s[1], s[2], s[3], at));
+      assertClose(af.got[2], af.want[2], `attention at ISA level ${inForce}`);
+      const ab = both([qkv, af.want[3], randn(2 * 37 * 64), new Float32Array(qkv.length), new Float32Array(P)],
+        (k, s) => k.attentionBackward(s[0], s[1], s[2], s[3], s[4], at));
+      assertClose(ab.got[3], ab.want[3], `attentionBackward at ISA level ${inForce}`);
+      assertClose(ab.got[4], ab.want[4], `attentionBackward dlogits at ISA level ${inForce}`);
       const xs = randn(rows * cols, 4);
       const f = both([xs, new Float32Array(rows * cols)], (k, [a, o]) => k.softmax(a, o, rows, cols));
       assertClose(f.got[1], f.want[1], `softmax at ISA level ${inForce}`);
@@ -517,6 +529,66 @@ test('baseline and AVX2 code paths agree with the reference', () => {
   } finally {
     native.setSimdLevel(level);
   }
+});
+
+// ---------------------------------------------------------------- fused attention and GELU backward
+
+describe('geluBackward', () => {
+  test('sizes across the threading threshold', () => {
+    for (const n of SIZES) {
+      const { got, want } = both([randn(n, 3), randn(n), new Float32Array(n)], (k, [xs, gs, ds]) => k.geluBackward(xs, gs, ds));
+      assertClose(got[2], want[2], `geluBackward n=${n}`);
+      // in place (dx = dy) with the activation written too
+      const r = both([randn(n, 3), randn(n), new Float32Array(n)], (k, [xs, gs, ys]) => k.geluBackward(xs, gs, gs, ys));
+      assertClose(r.got[1], r.want[1], `geluBackward in place n=${n}`);
+      assertClose(r.got[2], r.want[2], `geluBackward gelu(x) n=${n}`);
+    }
+  });
+});
+
+describe('attention', () => {
+  // [B, N, H, D, biasBatch]: one block, odd sizes, fewer blocks than threads, many blocks, shared and per-sample bias
+  const cases: Array<[number, number, number, number, number]> = [
+    [1, 1, 1, 1, 0], [1, 5, 1, 3, 1], [2, 7, 3, 4, 0], [2, 7, 3, 4, 1], [3, 13, 2, 8, 3], [4, 49, 3, 16, 0], [2, 50, 4, 32, 2],
+  ];
+  for (const [B, N, H, D, biasBatch] of cases) {
+    test(`B=${B} N=${N} H=${H} D=${D} bias=${biasBatch}`, () => {
+      const t: AttentionAttrs = { B, N, H, D, scale: D ** -0.5, biasBatch };
+      const C = H * D;
+      const qkv = randn(B * N * 3 * C, 1.5);
+      const bias = biasBatch ? randn(biasBatch * H * N * N) : new Float32Array(0);
+      const f = both([qkv, bias, new Float32Array(B * N * C), new Float32Array(B * H * N * N)],
+        (k, s) => k.attention(s[0], biasBatch ? s[1] : null, s[2], s[3], t));
+      assertClose(f.got[3], f.want[3], 'probs');
+      assertClose(f.got[2], f.want[2], 'out');
+      const dout = randn(B * N * C);
+      for (const withLogits of [false, true]) {
+        const b = both([qkv, f.want[3], dout, new Float32Array(qkv.length), new Float32Array(B * H * N * N)],
+          (k, s) => k.attentionBackward(s[0], s[1], s[2], s[3], withLogits ? s[4] : null, t));
+        assertClose(b.got[3], b.want[3], `dqkv${withLogits ? ' (with dlogits)' : ''}`);
+        if (withLogits) assertClose(b.got[4], b.want[4], 'dlogits');
+      }
+    });
+  }
+  test('masked logits (-inf bias) and one thread', () => {
+    const n0 = getCpuThreads();
+    try {
+      setCpuThreads(1);
+      const B = 2, N = 6, H = 2, D = 4, t: AttentionAttrs = { B, N, H, D, scale: 0.5, biasBatch: 1 };
+      const bias = randn(H * N * N).map((v, i) => (i % 7 === 3 ? -Infinity : v));
+      const f = both([randn(B * N * 3 * H * D), bias, new Float32Array(B * N * H * D), new Float32Array(B * H * N * N)],
+        (k, s) => k.attention(s[0], s[1], s[2], s[3], t));
+      assertClose(f.got[3], f.want[3], 'probs with -inf');
+      assertClose(f.got[2], f.want[2], 'out with -inf');
+    } finally {
+      setCpuThreads(n0);
+    }
+  });
+  test('addon validates attention sizes', () => {
+    const native = loadNative();
+    assert.throws(() => native.attention(new Float32Array(10), null, new Float32Array(4), new Float32Array(4), 1, 2, 1, 2, 1, 0), /qkv size/);
+    assert.throws(() => native.attention(new Float32Array(12), new Float32Array(3), new Float32Array(4), new Float32Array(4), 1, 2, 1, 2, 1, 1), /bias/);
+  });
 });
 
 // ---------------------------------------------------------------- optimiser

@@ -1,0 +1,235 @@
+// AVX-512 kernels for one (batch, head) block of attention (see attention.cc for the formulas and layouts).
+// The block's matrices are small (N ≤ a few hundred, D = 32 or 64), where sgemm spends about half its time packing
+// and zeroing (measured with perf); here every product is a register tile (R rows × up to four 16-float vectors)
+// accumulated from densely packed rows, with kᵀ (forward) and vᵀ (backward) transposed once per block, and the
+// scaling, bias, max and softmax of a row tile done while it is in L1.
+// Compiled for AVX-512 only; attention.cc calls it when simdLevel() is 2 and D is a multiple of 16 (D ≤ 128).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "attention_block.h"
+#include "simd.h"  // softmaxRowFinite
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+
+namespace itpn {
+namespace {
+
+constexpr int kR = 6;  // rows per register tile
+
+/** xt[d·np + j] = x[j·ld + d] for j < n (zero for n ≤ j < np): a row-strided [n, D] block transposed. */
+void packTransposed(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float* xt) {
+  // rows read contiguously, columns scattered into the (L1-sized) transposed block
+  for (int64_t j = 0; j < n; j++) {
+    const float* row = x + j * ld;
+    for (int64_t d = 0; d < D; d++) xt[d * np + j] = row[d];
+  }
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t j = n; j < np; j++) xt[d * np + j] = 0.0f;
+}
+
+/**
+ * Copies n rows of D floats at stride ld into a dense [n, D] block. The rows of qkv are 3·C floats apart, a stride
+ * that maps them onto a handful of L1 sets, so blocks read many times are packed first.
+ */
+const float* packRows(const float* x, int64_t ld, int64_t n, int64_t D, float* dst) {
+  for (int64_t j = 0; j < n; j++) std::memcpy(dst + j * D, x + j * ld, static_cast<size_t>(D) * sizeof(float));
+  return dst;
+}
+
+/**
+ * out[r][j] = Σ_d a[r·lda + d] · bt[d·np + j] for r < R rows and 16·NV columns, into a dense tile of row stride np:
+ * the "rows times a transposed block" product (q·kᵀ, dO·vᵀ).
+ */
+template <int R, int NV>
+void rowsTimesPackedCols(const float* a, int64_t lda, const float* bt, int64_t np, int64_t D, float* out) {
+  __m512 acc[R][NV];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < NV; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < D; d++) {
+    const float* b = bt + d * np;
+    __m512 bv[NV];
+    for (int c = 0; c < NV; c++) bv[c] = _mm512_loadu_ps(b + 16 * c);
+    for (int r = 0; r < R; r++) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + d]);
+      for (int c = 0; c < NV; c++) acc[r][c] = _mm512_fmadd_ps(av, bv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < NV; c++) _mm512_storeu_ps(out + r * np + 16 * c, acc[r][c]);
+}
+
+/** rowsTimesPackedCols over all np columns (np a multiple of 16), 64 at a time. */
+template <int R>
+void rowsTimesPacked(const float* a, int64_t lda, const float* bt, int64_t np, int64_t D, float* out) {
+  for (int64_t j0 = 0; j0 < np; j0 += 64) {
+    switch ((np - j0) >= 64 ? 4 : (np - j0) / 16) {
+      case 4: rowsTimesPackedCols<R, 4>(a, lda, bt + j0, np, D, out + j0); break;
+      case 3: rowsTimesPackedCols<R, 3>(a, lda, bt + j0, np, D, out + j0); break;
+      case 2: rowsTimesPackedCols<R, 2>(a, lda, bt + j0, np, D, out + j0); break;
+      default: rowsTimesPackedCols<R, 1>(a, lda, bt + j0, np, D, out + j0); break;
+    }
+  }
+}
+
+/**
+ * out[r·ldo + :D] = alpha · Σ_j w[r·ldw + j·wstep] · x[j·ldx + :D] for r < R: a weighted sum of n strided rows
+ * (p·v, ds·k with wstep 1; pᵀ·dO, dsᵀ·q with wstep = N, reading a column of the weights).
+ */
+template <int R, int DV>
+void weightedRows(const float* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t n, float alpha,
+                  float* out, int64_t ldo) {
+  __m512 acc[R][DV];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < DV; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j++) {
+    __m512 xv[DV];
+    for (int c = 0; c < DV; c++) xv[c] = _mm512_loadu_ps(x + j * ldx + 16 * c);
+    for (int r = 0; r < R; r++) {
+      const __m512 wv = _mm512_set1_ps(w[r * ldw + j * wstep]);
+      for (int c = 0; c < DV; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+    }
+  }
+  const __m512 av = _mm512_set1_ps(alpha);
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < DV; c++) _mm512_storeu_ps(out + r * ldo + 16 * c, _mm512_mul_ps(av, acc[r][c]));
+}
+
+template <int R>
+void weightedRowsD(const float* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t n, float alpha,
+                   float* out, int64_t ldo, int64_t D) {
+  // D = 16·DV; columns in chunks of up to 64 floats (four vectors) so the tile stays in registers.
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    const int64_t dv = (D - d0) >= 64 ? 4 : (D - d0) / 16;
+    switch (dv) {
+      case 4: weightedRows<R, 4>(w, ldw, wstep, x + d0, ldx, n, alpha, out + d0, ldo); break;
+      case 3: weightedRows<R, 3>(w, ldw, wstep, x + d0, ldx, n, alpha, out + d0, ldo); break;
+      case 2: weightedRows<R, 2>(w, ldw, wstep, x + d0, ldx, n, alpha, out + d0, ldo); break;
+      default: weightedRows<R, 1>(w, ldw, wstep, x + d0, ldx, n, alpha, out + d0, ldo); break;
+    }
+  }
+}
+
+/** Calls tile.template operator()<R>(row0) over [0, n) in tiles of kR rows and one remainder tile. */
+template <class Tile>
+void forRowTiles(int64_t n, Tile tile) {
+  int64_t i = 0;
+  for (; i + kR <= n; i += kR) tile.template run<kR>(i);
+  switch (n - i) {
+    case 5: tile.template run<5>(i); break;
+    case 4: tile.template run<4>(i); break;
+    case 3: tile.template run<3>(i); break;
+    case 2: tile.template run<2>(i); break;
+    case 1: tile.template run<1>(i); break;
+    default: break;
+  }
+}
+
+/** Forward row tile: s = q·kᵀ, p = softmax(scale·s + bias), out = p·v. */
+struct ForwardTile {
+  const AttnBlock& k;  // k.v dense (k.ld = D); q rows at stride qld
+  const float* kt;
+  float* tile;
+  int64_t np;
+  int64_t qld;
+  template <int R>
+  void run(int64_t i0) {
+    const int64_t N = k.N;
+    rowsTimesPacked<R>(k.q + i0 * qld, qld, kt, np, k.D, tile);
+    for (int r = 0; r < R; r++) {
+      float* p = k.probs + (i0 + r) * N;
+      const float* s = tile + r * np;
+      const float* b = k.bias ? k.bias + (i0 + r) * N : nullptr;
+      float m = -INFINITY;
+      if (b) {
+#pragma omp simd reduction(max : m)
+        for (int64_t j = 0; j < N; j++) {
+          p[j] = k.scale * s[j] + b[j];
+          m = p[j] > m ? p[j] : m;
+        }
+      } else {
+#pragma omp simd reduction(max : m)
+        for (int64_t j = 0; j < N; j++) {
+          p[j] = k.scale * s[j];
+          m = p[j] > m ? p[j] : m;
+        }
+      }
+      // finite rows (the norm) skip the separate max pass; masked or non-finite rows take the careful path
+      if (std::isfinite(m)) softmaxRowFinite(p, p, N, m);
+      else attentionSoftmaxRow(p, N);
+    }
+    weightedRowsD<R>(k.probs + i0 * N, N, 1, k.v, k.ld, N, 1.0f, k.out + i0 * k.ldo, k.ldo, k.D);
+  }
+};
+
+/** Backward row tile of ds = p ⊙ (dO·vᵀ − rowsum(p ⊙ dO·vᵀ)) (the subtraction in double, as softmaxBackward). */
+struct DsTile {
+  const AttnBlockGrad& k;
+  const float* vt;
+  float* tile;
+  int64_t np;
+  template <int R>
+  void run(int64_t i0) {
+    const int64_t N = k.N;
+    rowsTimesPacked<R>(k.dout + i0 * k.ldo, k.ldo, vt, np, k.D, tile);
+    for (int r = 0; r < R; r++) {
+      const float* p = k.probs + (i0 + r) * N;
+      const float* dp = tile + r * np;
+      float* ds = k.ds + (i0 + r) * N;
+      double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t j = 0; j < N; j++) dot += static_cast<double>(p[j]) * static_cast<double>(dp[j]);
+#pragma omp simd
+      for (int64_t j = 0; j < N; j++) ds[j] = static_cast<float>(static_cast<double>(p[j]) * (static_cast<double>(dp[j]) - dot));
+    }
+  }
+};
+
+/** Backward row tile of dq_i = scale·Σ_j ds_ij k_j, dk_i = scale·Σ_j ds_ji q_j, dv_i = Σ_j p_ji dO_j. */
+struct GradTile {
+  const AttnBlockGrad& k;  // q, k, dout dense (row stride inLd = D); dq/dk/dv at stride k.ld
+  int64_t inLd;
+  template <int R>
+  void run(int64_t i0) {
+    const int64_t N = k.N;
+    weightedRowsD<R>(k.ds + i0 * N, N, 1, k.k, inLd, N, k.scale, k.dq + i0 * k.ld, k.ld, k.D);
+    weightedRowsD<R>(k.ds + i0, 1, N, k.q, inLd, N, k.scale, k.dk + i0 * k.ld, k.ld, k.D);
+    weightedRowsD<R>(k.probs + i0, 1, N, k.dout, k.ldo, N, 1.0f, k.dv + i0 * k.ld, k.ld, k.D);
+  }
+};
+
+}  // namespace
+
+void attentionBlockForwardAvx512(const AttnBlock& k, float* scratch) {
+  const int64_t np = (k.N + 15) / 16 * 16;
+  float* kt = scratch;  // [D, np]
+  float* tile = kt + k.D * np;
+  packTransposed(k.k, k.ld, k.N, np, k.D, kt);
+  AttnBlock dense = k;  // v rows packed densely (q rows are read once per tile and stay strided)
+  dense.v = packRows(k.v, k.ld, k.N, k.D, tile + 6 * np);
+  dense.ld = k.D;
+  forRowTiles(k.N, ForwardTile{dense, kt, tile, np, k.ld});
+}
+
+void attentionBlockBackwardAvx512(const AttnBlockGrad& k, float* scratch) {
+  const int64_t np = (k.N + 15) / 16 * 16, N = k.N, D = k.D;
+  float* vt = scratch;  // [D, np]
+  float* tile = vt + D * np;
+  packTransposed(k.v, k.ld, N, np, D, vt);
+  float* dense = tile + 6 * np;
+  AttnBlockGrad g = k;  // q, k and dO rows packed densely (outputs keep their strides)
+  g.q = packRows(k.q, k.ld, N, D, dense);
+  g.k = packRows(k.k, k.ld, N, D, dense + N * D);
+  g.dout = packRows(k.dout, k.ldo, N, D, dense + 2 * N * D);
+  g.ldo = D;
+  forRowTiles(N, DsTile{g, vt, tile, np});
+  forRowTiles(N, GradTile{g, D});
+}
+
+}  // namespace itpn
+
+#pragma GCC pop_options
