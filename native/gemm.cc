@@ -24,12 +24,25 @@ static void scaleC(float* c, int64_t n, float beta) {
   }
 }
 
-// matmul(a, b, out, batch, M, N, K, transA, transB, strideA, strideB, alpha, beta)
+// matmul(a, b, out, batch, M, N, K, transA, transB, strideA, strideB, alpha, beta[, offsetA, offsetB, offsetC])
+// The optional offsets (elements) select where the first matrix of each operand starts, so a row block of a
+// larger tensor can be multiplied in place; out then holds at least offsetC + batch·M·N elements.
 static void Matmul(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  const F32 a = argF32(info, 0, "a");
-  const F32 b = argF32(info, 1, "b");
-  const F32 c = argF32(info, 2, "out");
+  F32 a = argF32(info, 0, "a");
+  F32 b = argF32(info, 1, "b");
+  F32 c = argF32(info, 2, "out");
+  if (info.Length() > 13) {
+    const int64_t offA = argNonNeg(info, 13, "offsetA"), offB = argNonNeg(info, 14, "offsetB");
+    const int64_t offC = argNonNeg(info, 15, "offsetC");
+    check(offA <= a.n && offB <= b.n && offC <= c.n, env, "matmul: offset beyond its operand");
+    a = F32{a.p + offA, a.n - offA};
+    b = F32{b.p + offB, b.n - offB};
+    c = F32{c.p + offC, c.n - offC};
+    const int64_t n = argNonNeg(info, 3, "batch") * argNonNeg(info, 4, "M") * argNonNeg(info, 5, "N");
+    check(n <= c.n, env, "matmul: out is too small for offsetC + batch*M*N");
+    c.n = n;
+  }
   const int64_t batch = argNonNeg(info, 3, "batch");
   const int64_t M = argNonNeg(info, 4, "M"), N = argNonNeg(info, 5, "N"), K = argNonNeg(info, 6, "K");
   const bool transA = argBool(info, 7), transB = argBool(info, 8);

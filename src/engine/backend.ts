@@ -33,6 +33,10 @@ export interface MatmulAttrs {
   /** C = alpha·op(A)·op(B) + beta·C. beta 0 ignores the old contents of C. */
   alpha: number;
   beta: number;
+  /** Element offsets where A, B and C start (default 0): multiplies a row block of a larger tensor in place. */
+  offsetA?: number;
+  offsetB?: number;
+  offsetC?: number;
 }
 
 export interface GatherAttrs {

@@ -18,6 +18,29 @@ function affineRows(a: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, rows
   be.kernels.matmul(a.storage, w.storage, out.storage, gemm(rows, outF, inF, false, true, bias ? 1 : 0));
 }
 
+/** Rows per block of the inference path: the hidden activations of one block stay a few MiB. */
+const INFER_ROWS = 4096;
+
+/**
+ * Inference (no autograd) over row blocks: the [rows, hidden] activation, the largest tensor of the network
+ * (4× the tokens' width), exists for one block of rows at a time; fc2 writes each block's rows of the output.
+ */
+function mlpInferChunked(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null): Tensor {
+  const be = x.backend, [hid, inF] = w1.shape, outF = w2.shape[0], rows = x.size / inF;
+  const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
+  if (b2) be.kernels.stridedCopy(b2.storage, 0, [0, 1], y.storage, [rows, outF]);
+  const h = Tensor.empty(be, [INFER_ROWS, hid], x.dtype);
+  for (let r0 = 0; r0 < rows; r0 += INFER_ROWS) {
+    const m = Math.min(INFER_ROWS, rows - r0);
+    if (b1) be.kernels.stridedCopy(b1.storage, 0, [0, 1], h.storage, [INFER_ROWS, hid]);
+    be.kernels.matmul(x.storage, w1.storage, h.storage, { ...gemm(m, hid, inF, false, true, b1 ? 1 : 0), offsetA: r0 * inF });
+    be.kernels.unary('gelu', h.storage, h.storage);
+    be.kernels.matmul(h.storage, w2.storage, y.storage, { ...gemm(m, outF, hid, false, true, b2 ? 1 : 0), offsetC: r0 * outF });
+  }
+  h.dispose();
+  return y;
+}
+
 /** x [..., in] → [..., out]: fc2(gelu(fc1(x))) with torch.nn.Linear weight layouts w1 [hidden, in], w2 [out, hidden]. */
 export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null): Tensor {
   const [hid, inF] = w1.shape, outF = w2.shape[0];
@@ -27,6 +50,7 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
   const be = x.backend, rows = x.size / inF;
   const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
   const grad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
+  if (!grad && rows > INFER_ROWS) return mlpInferChunked(x, w1, b1, w2, b2);
   const h = Tensor.empty(be, [rows, hid], x.dtype); // fc1 pre-activation, kept for the backward pass
   affineRows(x, w1, b1, h, rows);
   const a = grad ? Tensor.empty(be, [rows, hid], x.dtype) : h;

@@ -99,6 +99,21 @@ test('fused ops: finite-difference gradients (float64, reference backend)', () =
   gradCheck('mlp', F.mlp, [r(2, 2, 3), r(4, 3), r(4), r(3, 4), r(3)]);
 });
 
+test('mlp without autograd over row blocks (more rows than one block) matches the composite', () => {
+  for (const be of [createCpuBackend(), ref64]) {
+    const dtype = be === ref64 ? 'float64' : 'float32';
+    const rng = new Rng(4);
+    const [x, w1, b1, w2, b2] = [[3, 3001, 5], [7, 5], [7], [4, 7], [4]].map((s) => randTensor(be, s, rng, dtype));
+    const y = noGrad(() => F.mlp(x, w1, b1, w2, b2));
+    const want = noGrad(() => F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2));
+    assert.ok(relL2(y.toArray(), want.toArray()) < (dtype === 'float64' ? 1e-12 : 1e-6), `${be.name}: blocked mlp differs`);
+    const y2 = noGrad(() => F.mlp(x, w1, null, w2, null));
+    const want2 = noGrad(() => F.linear(F.gelu(F.linear(x, w1, null)), w2, null));
+    assert.ok(relL2(y2.toArray(), want2.toArray()) < (dtype === 'float64' ? 1e-12 : 1e-6), `${be.name}: blocked mlp without biases differs`);
+    [x, w1, b1, w2, b2, y, want, y2, want2].forEach((t) => t.dispose());
+  }
+});
+
 test('mlp without autograd matches and keeps only its output', () => {
   const be = createCpuBackend();
   const rng = new Rng(9);

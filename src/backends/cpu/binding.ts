@@ -32,8 +32,9 @@ export interface NativeCpu {
   /** op 0 = sum (double accumulation), 1 = max. */
   reduce(op: number, x: F32, out: F32, outer: number, r: number, inner: number): void;
   argmax(x: F32, out: Int32Array, outer: number, r: number, inner: number): void;
+  /** The optional offsets (elements) say where A, B and C start; out then needs offsetC + batch·M·N elements. */
   matmul(a: F32, b: F32, out: F32, batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
-    strideA: number, strideB: number, alpha: number, beta: number): void;
+    strideA: number, strideB: number, alpha: number, beta: number, offsetA?: number, offsetB?: number, offsetC?: number): void;
   stridedCopy(src: Word, offset: number, strides: Ints, out: Word, shape: Ints): void;
   stridedAccumulate(src: F32, out: F32, offset: number, strides: Ints, shape: Ints): void;
   gather(x: Word, idx: Int32Array, out: Word, outer: number, n: number, inner: number, k: number, idxBatched: boolean): void;

@@ -78,7 +78,12 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
     matmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void {
       const as = f32(a), bs = f32(b), cs = f32(out);
       if (as && bs && cs) {
-        native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta);
+        if (t.offsetA !== undefined || t.offsetB !== undefined || t.offsetC !== undefined) {
+          native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta,
+            t.offsetA ?? 0, t.offsetB ?? 0, t.offsetC ?? 0);
+        } else {
+          native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta);
+        }
       } else {
         ref.matmul(a, b, out, t);
       }

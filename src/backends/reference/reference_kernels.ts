@@ -143,7 +143,7 @@ export function referenceKernels(): Kernels {
       const as = host(a), bs = host(b), cs = host(out);
       const { M, N, K } = t;
       for (let p = 0; p < t.batch; p++) {
-        const oa = p * t.strideA, ob = p * t.strideB, oc = p * M * N;
+        const oa = (t.offsetA ?? 0) + p * t.strideA, ob = (t.offsetB ?? 0) + p * t.strideB, oc = (t.offsetC ?? 0) + p * M * N;
         for (let i = 0; i < M; i++) {
           for (let j = 0; j < N; j++) {
             let acc = 0;

@@ -655,6 +655,17 @@ describe('backend', () => {
     setCpuThreads(n0);
     assert.equal(getCpuThreads(), n0);
   });
+  test('matmul with element offsets (a row block of larger tensors)', () => {
+    for (const [tA, tB, beta] of [[false, true, 0], [false, true, 1], [true, false, 0], [false, false, 1]] as Array<[boolean, boolean, number]>) {
+      const M = 5, N = 6, K = 7;
+      const t: MatmulAttrs = { batch: 2, M, N, K, transA: tA, transB: tB, strideA: M * K, strideB: 0, alpha: 0.5, beta, offsetA: 11, offsetB: 3, offsetC: 9 };
+      const r = both([randn(11 + 2 * M * K + 4), randn(3 + K * N + 2), randn(9 + 2 * M * N + 5)], (k, s) => k.matmul(s[0], s[1], s[2], t));
+      assertClose(r.got[2], r.want[2], `matmul offsets tA=${tA} tB=${tB} beta=${beta}`);
+      assertExact(r.got[2].subarray(0, 9), r.want[2].subarray(0, 9), 'matmul offsets: elements before offsetC untouched');
+    }
+    assert.throws(() => loadNative().matmul(new Float32Array(6), new Float32Array(6), new Float32Array(4), 1, 2, 2, 3, false,
+      false, 0, 0, 1, 0, 0, 0, 1), /out is too small/);
+  });
   test('typed-array views with a byte offset', () => {
     const bufA = randn(1000), bufB = randn(1000), bufC = new Float32Array(1000);
     const a = bufA.subarray(13, 13 + 6 * 7), b = bufB.subarray(101, 101 + 7 * 5), c = bufC.subarray(7, 7 + 30);
