@@ -20,6 +20,7 @@ import { lrAt, type CosineSchedule } from '../optim/schedule';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from '../pretrain/checkpoint';
 import { writeConfusionMatrix } from '../viz/confusion_matrix';
 import { writeLinePlot } from '../viz/plot';
+import { readJsonl, writeJsonl } from '../io/jsonl';
 import { listTrainVal } from './data';
 import { evaluate, type EvalResult } from './evaluate';
 import { mixBatch, mixupEnabled, type MixupConfig } from './mixup';
@@ -131,12 +132,12 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
     state = loadCheckpoint(ckpt, model, opt) as FinetuneState;
     rng.setState(state.rng);
     log(`resumed from ${ckpt} at epoch ${state.epoch}, step ${state.step}`);
-    rewriteLog(stepLog, readLog<StepRecord>(stepLog).filter((r) => r.step <= state.step));
-    rewriteLog(evalLog, readLog<EvalRecord>(evalLog).filter((r) => r.epoch < state.epoch));
+    writeJsonl(stepLog, readJsonl<StepRecord>(stepLog).filter((r) => r.step <= state.step));
+    writeJsonl(evalLog, readJsonl<EvalRecord>(evalLog).filter((r) => r.epoch < state.epoch));
   } else {
     if (opts.resume) log(`no checkpoint in ${opts.out}; starting from the beginning`);
-    rewriteLog(stepLog, []);
-    rewriteLog(evalLog, []);
+    writeJsonl(stepLog, []);
+    writeJsonl(evalLog, []);
     fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: 'classify', config: cfg, classes: data.classes, class_names: data.classNames, options: opts }, null, 2));
     log(`weights: ${note}`);
   }
@@ -148,8 +149,8 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
   const trainLoader = new BatchLoader({ samples: data.train, batchSize: opts.batch, imgSize: S, train: true, seed: opts.seed, workers: opts.workers,
     scale: [0.08, 1], augment: { randAugment, reprob: opts.reprob } });
   const valLoader = new BatchLoader({ samples: data.val, batchSize: opts.batch, imgSize: S, train: false, workers: opts.workers });
-  const history = readLog<StepRecord>(stepLog);
-  const evals = readLog<EvalRecord>(evalLog);
+  const history = readJsonl<StepRecord>(stepLog);
+  const evals = readJsonl<EvalRecord>(evalLog);
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: 'epoch {epoch} step {value}/{total} |{bar}| loss {loss} lr {lr} {ips} img/s ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -265,11 +266,3 @@ function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }
 
-function readLog<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
-}
-
-function rewriteLog(file: string, records: unknown[]): void {
-  fs.writeFileSync(file, records.map((r) => JSON.stringify(r) + '\n').join(''));
-}

@@ -22,6 +22,7 @@ import { AdamW, clipGradNorm } from '../optim/adamw';
 import { pretrainParamGroups } from '../optim/param_groups';
 import { lrAt, type CosineSchedule } from '../optim/schedule';
 import { writeLinePlot } from '../viz/plot';
+import { readJsonl, writeJsonl } from '../io/jsonl';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint';
 import { writeReconstructionGrid } from './reconstruction';
 import { blockMaskBatch, scaledBlockMaskOptions, type BlockMaskOptions } from './masking_generator';
@@ -183,7 +184,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} lr {lr} {ips} img/s ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   bar?.start(opts.steps, state.step, { loss: '-', lr: '-', ips: '-' });
-  const history: LogRecord[] = readLog(logFile);
+  const history = readJsonl<LogRecord>(logFile);
   const lastStep = Math.min(opts.steps, opts.stopAt ?? opts.steps);
   const started = Date.now();
   let imagesSeen = 0;
@@ -325,13 +326,7 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-function readLog(file: string): LogRecord[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as LogRecord);
-}
-
 /** After a resume, drop log lines from steps past the checkpoint (they will be recomputed). */
 function truncateLog(file: string, step: number): void {
-  const kept = readLog(file).filter((r) => r.step <= step);
-  fs.writeFileSync(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  writeJsonl(file, readJsonl<LogRecord>(file).filter((r) => r.step <= step));
 }

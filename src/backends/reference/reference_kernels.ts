@@ -92,6 +92,15 @@ function forEachStrided2(shape: number[], sa: number[], sb: number[], fn: (i: nu
   }
 }
 
+/** max_c x[o+c] and Σ_c exp(x[o+c] − max): the stable pieces of softmax and log-softmax. */
+function rowMaxAndExpSum(xs: ArrayLike<number>, o: number, cols: number): [number, number] {
+  let m = -Infinity;
+  for (let c = 0; c < cols; c++) m = Math.max(m, xs[o + c]);
+  let s = 0;
+  for (let c = 0; c < cols; c++) s += Math.exp(xs[o + c] - m);
+  return [m, s];
+}
+
 export function referenceKernels(): Kernels {
   return {
     unary(op: UnaryOp, x: Storage, out: Storage): void {
@@ -195,10 +204,7 @@ export function referenceKernels(): Kernels {
       const xs = host(x), ys = host(out);
       for (let r = 0; r < rows; r++) {
         const o = r * cols;
-        let m = -Infinity;
-        for (let c = 0; c < cols; c++) m = Math.max(m, xs[o + c]);
-        let s = 0;
-        for (let c = 0; c < cols; c++) s += Math.exp(xs[o + c] - m);
+        const [m, s] = rowMaxAndExpSum(xs, o, cols);
         for (let c = 0; c < cols; c++) ys[o + c] = Math.exp(xs[o + c] - m) / s;
       }
     },
@@ -217,10 +223,7 @@ export function referenceKernels(): Kernels {
       const xs = host(x), ys = host(out);
       for (let r = 0; r < rows; r++) {
         const o = r * cols;
-        let m = -Infinity;
-        for (let c = 0; c < cols; c++) m = Math.max(m, xs[o + c]);
-        let s = 0;
-        for (let c = 0; c < cols; c++) s += Math.exp(xs[o + c] - m);
+        const [m, s] = rowMaxAndExpSum(xs, o, cols);
         const lse = m + Math.log(s);
         for (let c = 0; c < cols; c++) ys[o + c] = xs[o + c] - lse;
       }
