@@ -16,6 +16,7 @@ export class ITPNClassifier extends ITPNBackbone {
     this.fc_norm = new LayerNorm(ctx, cfg.embed_dim, cfg.layer_norm_eps);
     this.head = new Linear(ctx, cfg.embed_dim, cfg.num_classes);
     // the fine-tuning script re-initialises the head with trunc_normal(std 2e-5)
+    this.head.weight.dispose();
     this.head.weight = truncNormalParam(ctx, [cfg.num_classes, cfg.embed_dim], 2e-5);
   }
 
