@@ -30,7 +30,7 @@
       "cflags": [ "-O3", "-march=x86-64-v2", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unknown-pragmas" ],
       "cflags_cc": [ "-std=c++17", "-fexceptions" ],
       "ldflags": [ "-fopenmp" ],
-      "libraries": [ "-lopenblas", "-fopenmp" ]
+      "libraries": [ "-ldnnl", "-lopenblas", "-fopenmp" ]
     }
   ]
 }

@@ -117,6 +117,12 @@ export function profileBackend(inner: Backend, clock: () => number = () => perfo
   };
 }
 
+/** Floating-point operations of all calls of a matmul row (2·batch·M·N·K each), 0 for other kernels. */
+function gemmFlops(r: ProfileRow): number {
+  const m = r.kernel === 'matmul' ? /^(\d+)×\[(\d+)×(\d+)×(\d+)\]/.exec(r.shape) : null;
+  return m ? 2 * Number(m[1]) * Number(m[2]) * Number(m[3]) * Number(m[4]) * r.calls : 0;
+}
+
 /** A table of the top rows and a per-kernel summary; times are per step (divided by `steps`). */
 export function formatProfile(rows: ProfileRow[], steps: number, stepMs: number, top = 40): string {
   const lines: string[] = [];
@@ -135,10 +141,15 @@ export function formatProfile(rows: ProfileRow[], steps: number, stepMs: number,
   for (const [k, e] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms)) {
     lines.push(`  ${k.padEnd(24)} ${(e.ms / steps).toFixed(2).padStart(9)} ${pct(e.ms / steps)}%  ${(e.calls / steps).toFixed(0).padStart(6)}`);
   }
-  lines.push(`top ${top} kernel × shape (ms/step, % of step, calls/step, µs/call):`);
+  const matmulFlops = rows.reduce((p, r) => p + gemmFlops(r), 0) / steps;
+  const matmulMs = byKernel.get('matmul')?.ms ?? 0;
+  if (matmulMs > 0) lines.push(`matmul: ${(matmulFlops / 1e9).toFixed(1)} GFLOP per step at ${(matmulFlops / (matmulMs / steps) / 1e6).toFixed(0)} GFLOP/s`);
+  lines.push(`top ${top} kernel × shape (ms/step, % of step, calls/step, µs/call[, GFLOP/s]):`);
   for (const r of rows.slice(0, top)) {
+    const f = gemmFlops(r);
     lines.push(`  ${(r.kernel + ' ' + r.shape).padEnd(60)} ${(r.total_ms / steps).toFixed(2).padStart(9)} ${pct(r.total_ms / steps)}%  ` +
-      `${(r.calls / steps).toFixed(0).padStart(5)}  ${((1000 * r.total_ms) / r.calls).toFixed(0).padStart(7)}`);
+      `${(r.calls / steps).toFixed(0).padStart(5)}  ${((1000 * r.total_ms) / r.calls).toFixed(0).padStart(7)}` +
+      (f > 0 ? `  ${(f / r.total_ms / 1e6).toFixed(0).padStart(5)}` : ''));
   }
   return lines.join('\n');
 }

@@ -20,6 +20,9 @@ export interface NativeCpu {
   /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** Which sgemm every matmul uses (process-wide): oneDNN (default) or OpenBLAS; ITPN_GEMM sets the initial one. */
+  setGemmLibrary(name: 'onednn' | 'openblas'): void;
+  getGemmLibrary(): 'onednn' | 'openblas';
   /** Vector ISA of the transcendental kernels: 0 = x86-64-v2 baseline (SSE4.2), 1 = AVX2+FMA, 2 = AVX-512 (from CPUID). */
   simdLevel(): number;
   /** Lowers (or restores) the ISA level, clamped to what the CPU supports; returns the level in force. */
@@ -84,17 +87,13 @@ export function loadNative(): NativeCpu {
     throw new Error(
       `itpn: the native CPU addon is not built (${file} is missing). Build it in the package root with ` +
       '`npm run build:native` (or `npm run install`, which runs npm\'s bundled node-gyp: `node-gyp rebuild`; ' +
-      '`npx node-gyp rebuild` works too where node-gyp can be fetched). It needs g++, make, python3 and OpenBLAS ' +
-      'built with OpenMP (Debian: apt-get install libopenblas-openmp-dev).');
+      '`npx node-gyp rebuild` works too where node-gyp can be fetched). It needs g++, make, python3, oneDNN and ' +
+      'OpenBLAS built with OpenMP (Debian: apt-get install libdnnl-dev libopenblas-openmp-dev).');
   }
-  // libgomp reads its settings once, when the addon pulls it in. Its default wait policy spins idle worker
-  // threads; on a machine whose cores are shared (CI, containers, other processes) a spinning thread can hold
-  // the very core the next parallel region needs, and every small region then stalls for milliseconds
-  // (measured: 5-8 ms instead of 7 µs for a 64k-element kernel on 2 shared cores). Passive waiting costs a few
-  // microseconds per region on an idle machine, so it is the default unless the user chose a policy.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
-    process.env.OMP_WAIT_POLICY = 'passive';
-  }
+  // libgomp reads its settings once, when the addon pulls it in. Its default wait policy (spin about 300k
+  // iterations, then sleep) is left alone, as PyTorch does: forcing passive waiting made every parallel region pay
+  // a futex wake-up, 13% of an itpn_base training step on an idle machine (BENCHMARKS.md), while the bounded
+  // spin did not hurt with two CPU hogs competing for the 2 cores. OMP_WAIT_POLICY / GOMP_SPINCOUNT override it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as NativeCpu;
   if (mod.version !== NATIVE_VERSION) {
