@@ -15,7 +15,8 @@
         "native/adamw.cc",
         "native/simd.cc",
         "native/attention.cc",
-        "native/attention_avx512.cc"
+        "native/attention_avx512.cc",
+        "native/linear.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -15,7 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerAdamW(env, exports);
   registerSimd(env, exports);
   registerAttention(env, exports);
-  exports.Set("version", Napi::Number::New(env, 2));
+  registerLinear(env, exports);
+  exports.Set("version", Napi::Number::New(env, 3));
   return exports;
 }
 

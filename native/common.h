@@ -204,4 +204,5 @@ void registerLayerNorm(Napi::Env env, Napi::Object exports);
 void registerAdamW(Napi::Env env, Napi::Object exports);
 void registerSimd(Napi::Env env, Napi::Object exports);
 void registerAttention(Napi::Env env, Napi::Object exports);
+void registerLinear(Napi::Env env, Napi::Object exports);
 }  // namespace itpn

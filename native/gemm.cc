@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common.h"
+#include "gemm.h"
 
 extern "C" {
 // Declared in OpenBLAS' cblas.h; repeated here so a cblas.h from another vendor still compiles.
@@ -31,9 +32,8 @@ static GemmLibrary initialLibrary() {
 
 static GemmLibrary gLibrary = initialLibrary();
 
-/** C = alpha·op(A)·op(B) + beta·C, row-major; single-threaded when called inside an OpenMP parallel region. */
-static void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (gLibrary == GemmLibrary::OneDnn) {
     dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
@@ -42,6 +42,8 @@ static void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
                 static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
   }
 }
+
+bool gemmUsesOneDnn() { return gLibrary == GemmLibrary::OneDnn; }
 
 static void scaleC(float* c, int64_t n, float beta) {
   if (beta == 0.0f) {

@@ -23,6 +23,7 @@ function shapeClass(name: string, args: unknown[]): string {
       const t = args[3] as MatmulAttrs;
       return `${t.batch}×[${t.M}×${t.N}×${t.K}]${t.transA ? ' tA' : ''}${t.transB ? ' tB' : ''}${t.beta ? ' +C' : ''}`;
     }
+    case 'linear': return `[${args[5]}×${args[7]}×${args[6]}]${args[2] ? ' +b' : ''}${args[3] ? ' +res' : ''}`;
     case 'unary': return `${args[0]} n=${(args[1] as { size: number }).size}`;
     case 'binary': {
       const sa = args[2] as number[], sb = args[4] as number[], shape = args[6] as number[];
@@ -117,10 +118,10 @@ export function profileBackend(inner: Backend, clock: () => number = () => perfo
   };
 }
 
-/** Floating-point operations of all calls of a matmul row (2·batch·M·N·K each), 0 for other kernels. */
+/** Floating-point operations of all calls of a matmul or linear row (2·batch·M·N·K each), 0 for other kernels. */
 function gemmFlops(r: ProfileRow): number {
-  const m = r.kernel === 'matmul' ? /^(\d+)×\[(\d+)×(\d+)×(\d+)\]/.exec(r.shape) : null;
-  return m ? 2 * Number(m[1]) * Number(m[2]) * Number(m[3]) * Number(m[4]) * r.calls : 0;
+  const m = r.kernel === 'matmul' || r.kernel === 'linear' ? /^(?:(\d+)×)?\[(\d+)×(\d+)×(\d+)\]/.exec(r.shape) : null;
+  return m ? 2 * Number(m[1] ?? 1) * Number(m[2]) * Number(m[3]) * Number(m[4]) * r.calls : 0;
 }
 
 /** A table of the top rows and a per-kernel summary; times are per step (divided by `steps`). */
@@ -142,8 +143,8 @@ export function formatProfile(rows: ProfileRow[], steps: number, stepMs: number,
     lines.push(`  ${k.padEnd(24)} ${(e.ms / steps).toFixed(2).padStart(9)} ${pct(e.ms / steps)}%  ${(e.calls / steps).toFixed(0).padStart(6)}`);
   }
   const matmulFlops = rows.reduce((p, r) => p + gemmFlops(r), 0) / steps;
-  const matmulMs = byKernel.get('matmul')?.ms ?? 0;
-  if (matmulMs > 0) lines.push(`matmul: ${(matmulFlops / 1e9).toFixed(1)} GFLOP per step at ${(matmulFlops / (matmulMs / steps) / 1e6).toFixed(0)} GFLOP/s`);
+  const matmulMs = ['matmul', 'linear'].reduce((p, k) => p + (byKernel.get(k)?.ms ?? 0), 0);
+  if (matmulMs > 0) lines.push(`GEMMs (matmul, linear): ${(matmulFlops / 1e9).toFixed(1)} GFLOP per step in ${(matmulMs / steps).toFixed(0)} ms, ${(matmulFlops / (matmulMs / steps) / 1e6).toFixed(0)} GFLOP/s`);
   lines.push(`top ${top} kernel × shape (ms/step, % of step, calls/step, µs/call[, GFLOP/s]):`);
   for (const r of rows.slice(0, top)) {
     const f = gemmFlops(r);

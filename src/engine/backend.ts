@@ -89,6 +89,12 @@ export interface Kernels {
   /** Index of the first maximum over r; out is int32 [outer, inner]. */
   argmax(x: Storage, out: Storage, outer: number, r: number, inner: number): void;
   matmul(a: Storage, b: Storage, out: Storage, attrs: MatmulAttrs): void;
+  /**
+   * out [rows, outF] = x [rows, inF] · wᵀ + bias [outF] + residual [rows, outF], w [outF, inF] (torch.nn.Linear
+   * layout); bias and residual are optional; out aliases no input.
+   */
+  linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number,
+    outF: number): void;
   /** out (contiguous, `shape`) = src[offset + Σ idx·strides]. */
   stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void;
   /** out[offset + Σ idx·strides] += src (contiguous, `shape`). */

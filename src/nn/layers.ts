@@ -13,8 +13,9 @@ export class Linear extends Module {
     this.weight = truncNormalParam(ctx, [outFeatures, inFeatures], 0.02);
     this.bias = withBias ? constParam(ctx, [outFeatures], 0) : null;
   }
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+  /** x·Wᵀ + b, plus `residual` (shaped like the output) added in the same kernel when given. */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    return linear(x, this.weight, this.bias, residual);
   }
 }
 

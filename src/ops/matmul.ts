@@ -1,6 +1,6 @@
 // Matrix products: batched matmul with transpose flags (one GEMM call per op), and linear layers.
 import type { MatmulAttrs } from '../engine/backend';
-import { fmtShape } from '../engine/shape';
+import { fmtShape, shapesEqual } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
 import { sumToShape } from './reduce';
 
@@ -42,36 +42,47 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   ]);
 }
 
+const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean): MatmulAttrs =>
+  ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta: 0 });
+
+/** The gradients of y = x·Wᵀ (+ b): dx = g·W and dw = gᵀ·x (each only when wanted), db = Σ over rows of g. */
+export function linearGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
+  const be = g.backend, [outF, inF] = weight.shape, rows = x.size / inF;
+  const dx = x.requiresGrad ? Tensor.empty(be, x.shape, x.dtype) : null;
+  const dw = weight.requiresGrad ? Tensor.empty(be, weight.shape, x.dtype) : null;
+  const dxGemm = gemm(rows, inF, outF, false, false); // g [rows, out] · W [out, in]
+  const dwGemm = gemm(outF, inF, rows, true, false); // gᵀ [out, rows] · x [rows, in]
+  if (dx) be.kernels.matmul(g.storage, weight.storage, dx.storage, dxGemm);
+  if (dw) be.kernels.matmul(g.storage, x.storage, dw.storage, dwGemm);
+  let db: Tensor | null = null;
+  if (bias?.requiresGrad) {
+    db = Tensor.empty(be, bias.shape, x.dtype);
+    be.kernels.reduce('sum', g.storage, db.storage, 1, rows, outF);
+  }
+  return { dx, dw, db };
+}
+
 /**
- * y = x·Wᵀ + b with W [out, in] (torch.nn.Linear layout); x [..., in]. One GEMM: the bias is broadcast into the
- * output first and the GEMM accumulates onto it (beta 1), as torch's addmm; the bias gradient is a column sum.
+ * y = x·Wᵀ + b (+ residual) with W [out, in] (torch.nn.Linear layout); x [..., in], residual shaped like y. One
+ * kernel: the bias and the residual are added inside the GEMM's output tiles (the `linear` kernel); the residual's
+ * gradient is g itself, as for a separate add.
  */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor | null = null): Tensor {
   const inF = weight.shape[1], outF = weight.shape[0];
   if (x.shape[x.rank - 1] !== inF) throw new Error(`linear: input ${fmtShape(x.shape)} does not end in ${inF} (weight ${fmtShape(weight.shape)})`);
   if (bias && bias.size !== outF) throw new Error(`linear: bias ${fmtShape(bias.shape)} for weight ${fmtShape(weight.shape)}`);
   if (x.dtype !== weight.dtype) throw new Error(`linear: dtype mismatch ${x.dtype} vs ${weight.dtype}`);
   const rows = x.size / inF;
+  const shape = [...x.shape.slice(0, -1), outF];
+  if (residual && !shapesEqual(residual.shape, shape)) {
+    throw new Error(`linear: residual ${fmtShape(residual.shape)} does not match the output ${fmtShape(shape)}`);
+  }
   const be = x.backend;
-  const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
-  if (bias) be.kernels.stridedCopy(bias.storage, 0, [0, 1], y.storage, [rows, outF]);
-  const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean, beta = 0): MatmulAttrs =>
-    ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta });
-  be.kernels.matmul(x.storage, weight.storage, y.storage, gemm(rows, outF, inF, false, true, bias ? 1 : 0));
-  return record(y, 'linear', bias ? [x, weight, bias] : [x, weight], (g) => {
-    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = Tensor.empty(be, x.shape, x.dtype); // g [rows, out] · W [out, in]
-      be.kernels.matmul(g.storage, weight.storage, dx.storage, gemm(rows, inF, outF, false, false));
-    }
-    if (weight.requiresGrad) {
-      dw = Tensor.empty(be, weight.shape, x.dtype); // gᵀ [out, rows] · x [rows, in]
-      be.kernels.matmul(g.storage, x.storage, dw.storage, gemm(outF, inF, rows, true, false));
-    }
-    if (bias?.requiresGrad) {
-      db = Tensor.empty(be, bias.shape, x.dtype); // Σ over rows of g
-      be.kernels.reduce('sum', g.storage, db.storage, 1, rows, outF);
-    }
-    return bias ? [dx, dw, db] : [dx, dw];
+  const y = Tensor.empty(be, shape, x.dtype);
+  be.kernels.linear(x.storage, weight.storage, bias?.storage ?? null, residual?.storage ?? null, y.storage, rows, inF, outF);
+  const inputs = [x, weight, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  return record(y, 'linear', inputs, (g) => {
+    const { dx, dw, db } = linearGrads(g, x, weight, bias);
+    return [dx, dw, ...(bias ? [db] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
   });
 }

@@ -5,17 +5,16 @@
 // into the GEMMs (linear in matmul.ts); the GELU backward and the recomputed GELU are one pass (geluBackward).
 import type { MatmulAttrs } from '../engine/backend';
 import { isGradEnabled } from '../engine/scope';
-import { fmtShape } from '../engine/shape';
+import { contiguousStrides, fmtShape, shapesEqual } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
 
 const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean, beta = 0): MatmulAttrs =>
   ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta });
 
-/** out [rows, outF] = a [rows, inF] · wᵀ + bias (bias broadcast into out first, GEMM with beta 1). */
-function affineRows(a: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, rows: number): void {
-  const be = a.backend, [outF, inF] = w.shape;
-  if (bias) be.kernels.stridedCopy(bias.storage, 0, [0, 1], out.storage, [rows, outF]);
-  be.kernels.matmul(a.storage, w.storage, out.storage, gemm(rows, outF, inF, false, true, bias ? 1 : 0));
+/** out [rows, outF] = a [rows, inF] · wᵀ + bias (+ residual), the bias and residual added in the GEMM's tiles. */
+function affineRows(a: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, rows: number, residual: Tensor | null = null): void {
+  const [outF, inF] = w.shape;
+  a.backend.kernels.linear(a.storage, w.storage, bias?.storage ?? null, residual?.storage ?? null, out.storage, rows, inF, outF);
 }
 
 /** Rows per block of the inference path: the hidden activations of one block stay a few MiB. */
@@ -41,22 +40,33 @@ function mlpInferChunked(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b
   return y;
 }
 
-/** x [..., in] → [..., out]: fc2(gelu(fc1(x))) with torch.nn.Linear weight layouts w1 [hidden, in], w2 [out, hidden]. */
-export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null): Tensor {
+/**
+ * x [..., in] → [..., out]: fc2(gelu(fc1(x))) (+ residual, shaped like the output, added inside fc2's GEMM) with
+ * torch.nn.Linear weight layouts w1 [hidden, in], w2 [out, hidden].
+ */
+export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null, residual: Tensor | null = null): Tensor {
   const [hid, inF] = w1.shape, outF = w2.shape[0];
   if (x.shape[x.rank - 1] !== inF || w2.shape[1] !== hid) {
     throw new Error(`mlp: input ${fmtShape(x.shape)} with fc1 ${fmtShape(w1.shape)} and fc2 ${fmtShape(w2.shape)}`);
   }
   const be = x.backend, rows = x.size / inF;
-  const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : [])];
+  const outShape = [...x.shape.slice(0, -1), outF];
+  if (residual && !shapesEqual(residual.shape, outShape)) {
+    throw new Error(`mlp: residual ${fmtShape(residual.shape)} does not match the output ${fmtShape(outShape)}`);
+  }
+  const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : []), ...(residual ? [residual] : [])];
   const grad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
-  if (!grad && rows > INFER_ROWS) return mlpInferChunked(x, w1, b1, w2, b2);
+  if (!grad && rows > INFER_ROWS) {
+    const y = mlpInferChunked(x, w1, b1, w2, b2);
+    if (residual) be.kernels.binary('add', y.storage, contiguousStrides(outShape), residual.storage, contiguousStrides(outShape), y.storage, outShape);
+    return y;
+  }
   const h = Tensor.empty(be, [rows, hid], x.dtype); // fc1 pre-activation, kept for the backward pass
   affineRows(x, w1, b1, h, rows);
   const a = grad ? Tensor.empty(be, [rows, hid], x.dtype) : h;
   be.kernels.unary('gelu', h.storage, a.storage); // in place without autograd
-  const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
-  affineRows(a, w2, b2, y, rows);
+  const y = Tensor.empty(be, outShape, x.dtype);
+  affineRows(a, w2, b2, y, rows, residual);
   if (!grad) {
     h.dispose();
     return y;
@@ -68,17 +78,17 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
     const act = Tensor.empty(be, [rows, hid], x.dtype); // gelu(h) again, from the same pass
     be.kernels.geluBackward(h.storage, dh.storage, dh.storage, act.storage);
     const dw2 = w2.requiresGrad ? Tensor.empty(be, w2.shape, x.dtype) : null; // gᵀ · gelu(h)
+    const dw1 = w1.requiresGrad ? Tensor.empty(be, w1.shape, x.dtype) : null; // dhᵀ · x
     if (dw2) be.kernels.matmul(g.storage, act.storage, dw2.storage, gemm(outF, hid, rows, true, false));
+    if (dw1) be.kernels.matmul(dh.storage, x.storage, dw1.storage, gemm(hid, inF, rows, true, false));
     act.dispose();
     const db2 = b2?.requiresGrad ? Tensor.empty(be, b2.shape, x.dtype) : null;
     if (db2) be.kernels.reduce('sum', g.storage, db2.storage, 1, rows, outF);
     const db1 = b1?.requiresGrad ? Tensor.empty(be, b1.shape, x.dtype) : null;
     if (db1) be.kernels.reduce('sum', dh.storage, db1.storage, 1, rows, hid);
-    const dw1 = w1.requiresGrad ? Tensor.empty(be, w1.shape, x.dtype) : null; // dhᵀ · x
-    if (dw1) be.kernels.matmul(dh.storage, x.storage, dw1.storage, gemm(hid, inF, rows, true, false));
     const dx = x.requiresGrad ? Tensor.empty(be, x.shape, x.dtype) : null; // dh · w1
     if (dx) be.kernels.matmul(dh.storage, w1.storage, dx.storage, gemm(rows, inF, hid, false, false));
     dh.dispose();
-    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : [])];
+    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
   });
 }

@@ -63,10 +63,14 @@ function cases(be: Backend, dtype: 'float32' | 'float64', tol: number): void {
   compare('attention ViT-size', (qkv) => F.attention(qkv, 4, 16 ** -0.5), (qkv) => attentionComposite(qkv, 4, 16 ** -0.5, null), [r(2, 49, 3 * 64)], tol);
   compare('linear', F.linear, linearComposite, [r(2, 3, 6), r(5, 6), r(5)], tol);
   compare('linear no bias', (x, w) => F.linear(x, w, null), (x, w) => linearComposite(x, w, null), [r(7, 6), r(4, 6)], tol);
+  compare('linear + residual', (x, w, b, res) => F.linear(x, w, b, res), (x, w, b, res) => F.add(res, linearComposite(x, w, b)),
+    [r(2, 3, 6), r(5, 6), r(5), r(2, 3, 5)], tol);
   compare('gelu', F.gelu, geluComposite, [r(4, 9)], tol);
   compare('mlp', F.mlp, (x, w1, b1, w2, b2) => F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2), [r(2, 3, 5), r(8, 5), r(8), r(4, 8), r(4)], tol);
   compare('mlp no bias', (x, w1, w2) => F.mlp(x, w1, null, w2, null), (x, w1, w2) => F.linear(F.gelu(F.linear(x, w1, null)), w2, null),
     [r(6, 5), r(7, 5), r(3, 7)], tol);
+  compare('mlp + residual', (x, w1, b1, w2, b2, res) => F.mlp(x, w1, b1, w2, b2, res),
+    (x, w1, b1, w2, b2, res) => F.add(res, F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)), [r(2, 3, 5), r(8, 5), r(8), r(4, 8), r(4), r(2, 3, 4)], tol);
 }
 
 /** GELU with the two-kernel backward the fused geluBackward replaces: g ⊙ gelu_grad(x). */

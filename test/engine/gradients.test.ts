@@ -50,6 +50,8 @@ test('matmul and linear', () => {
   gradCheck('matmul both', (a, b) => F.matmul(a, b, true, true), [r(4, 3), r(5, 4)]);
   gradCheck('matmul broadcast A', (a, b) => F.matmul(a, b), [r(3, 4), r(2, 4, 5)]);
   gradCheck('linear', F.linear, [r(2, 3, 4), r(5, 4), r(5)]);
+  gradCheck('linear + residual', (x, w, b, res) => F.linear(x, w, b, res), [r(2, 3, 4), r(5, 4), r(5), r(2, 3, 5)]);
+  gradCheck('mlp + residual', (x, w1, b1, w2, b2, res) => F.mlp(x, w1, b1, w2, b2, res), [r(2, 3, 4), r(6, 4), r(6), r(5, 6), r(5), r(2, 3, 5)]);
 });
 
 test('movement', () => {

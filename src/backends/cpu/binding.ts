@@ -18,6 +18,8 @@ export interface NativeCpu {
   readonly binaryOps: string[];
 
   /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
+  linear(x: Float32Array, w: Float32Array, bias: Float32Array | null, residual: Float32Array | null, out: Float32Array,
+    rows: number, inF: number, outF: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** Which sgemm every matmul uses (process-wide): oneDNN (default) or OpenBLAS; ITPN_GEMM sets the initial one. */
@@ -60,7 +62,7 @@ export interface NativeCpu {
     weightDecay: number, biasCorrection1: number, biasCorrection2: number): void;
 }
 
-export const NATIVE_VERSION = 2;
+export const NATIVE_VERSION = 3;
 
 /** The directory holding package.json, found by walking up from this file (works from src/ and dist/src/). */
 export function packageRoot(): string {

@@ -38,6 +38,20 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
     return d instanceof Float32Array || d instanceof Int32Array ? d : null;
   };
 
+  const matmul = (a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void => {
+    const as = f32(a), bs = f32(b), cs = f32(out);
+    if (as && bs && cs) {
+      if (t.offsetA !== undefined || t.offsetB !== undefined || t.offsetC !== undefined) {
+        native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta,
+          t.offsetA ?? 0, t.offsetB ?? 0, t.offsetC ?? 0);
+      } else {
+        native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta);
+      }
+    } else {
+      ref.matmul(a, b, out, t);
+    }
+  };
+
   return {
     unary(op: UnaryOp, x: Storage, out: Storage): void {
       const xs = f32(x), ys = f32(out);
@@ -75,18 +89,13 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       else ref.argmax(x, out, outer, r, inner);
     },
 
-    matmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void {
-      const as = f32(a), bs = f32(b), cs = f32(out);
-      if (as && bs && cs) {
-        if (t.offsetA !== undefined || t.offsetB !== undefined || t.offsetC !== undefined) {
-          native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta,
-            t.offsetA ?? 0, t.offsetB ?? 0, t.offsetC ?? 0);
-        } else {
-          native.matmul(as, bs, cs, t.batch, t.M, t.N, t.K, t.transA, t.transB, t.strideA, t.strideB, t.alpha, t.beta);
-        }
-      } else {
-        ref.matmul(a, b, out, t);
-      }
+    matmul,
+
+    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number): void {
+      const xs = f32(x), ws = f32(w), ys = f32(out);
+      const bs = bias ? f32(bias) : null, rs = residual ? f32(residual) : null;
+      if (xs && ws && ys && (!bias || bs) && (!residual || rs)) native.linear(xs, ws, bs, rs, ys, rows, inF, outF);
+      else ref.linear(x, w, bias, residual, out, rows, inF, outF);
     },
 
     stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void {

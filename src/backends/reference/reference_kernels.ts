@@ -101,6 +101,27 @@ function rowMaxAndExpSum(xs: ArrayLike<number>, o: number, cols: number): [numbe
   return [m, s];
 }
 
+/** C = alpha·op(A)·op(B) + beta·C per batch item, in plain loops (double accumulation). */
+function referenceMatmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void {
+  const as = host(a), bs = host(b), cs = host(out);
+  const { M, N, K } = t;
+  for (let p = 0; p < t.batch; p++) {
+    const oa = (t.offsetA ?? 0) + p * t.strideA, ob = (t.offsetB ?? 0) + p * t.strideB, oc = (t.offsetC ?? 0) + p * M * N;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) {
+          const av = t.transA ? as[oa + k * M + i] : as[oa + i * K + k];
+          const bv = t.transB ? bs[ob + j * K + k] : bs[ob + k * N + j];
+          acc += av * bv;
+        }
+        const c = oc + i * N + j;
+        cs[c] = t.alpha * acc + (t.beta === 0 ? 0 : t.beta * cs[c]);
+      }
+    }
+  }
+}
+
 export function referenceKernels(): Kernels {
   return {
     unary(op: UnaryOp, x: Storage, out: Storage): void {
@@ -148,22 +169,16 @@ export function referenceKernels(): Kernels {
       }
     },
 
-    matmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void {
-      const as = host(a), bs = host(b), cs = host(out);
-      const { M, N, K } = t;
-      for (let p = 0; p < t.batch; p++) {
-        const oa = (t.offsetA ?? 0) + p * t.strideA, ob = (t.offsetB ?? 0) + p * t.strideB, oc = (t.offsetC ?? 0) + p * M * N;
-        for (let i = 0; i < M; i++) {
-          for (let j = 0; j < N; j++) {
-            let acc = 0;
-            for (let k = 0; k < K; k++) {
-              const av = t.transA ? as[oa + k * M + i] : as[oa + i * K + k];
-              const bv = t.transB ? bs[ob + j * K + k] : bs[ob + k * N + j];
-              acc += av * bv;
-            }
-            const c = oc + i * N + j;
-            cs[c] = t.alpha * acc + (t.beta === 0 ? 0 : t.beta * cs[c]);
-          }
+    matmul: referenceMatmul,
+
+    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number): void {
+      const xs = host(x), ws = host(w), ys = host(out);
+      const bs = bias ? host(bias) : null, rs = residual ? host(residual) : null;
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < outF; j++) {
+          let acc = 0;
+          for (let k = 0; k < inF; k++) acc += xs[i * inF + k] * ws[j * inF + k];
+          ys[i * outF + j] = acc + (bs ? bs[j] : 0) + (rs ? rs[i * outF + j] : 0);
         }
       }
     },

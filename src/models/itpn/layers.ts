@@ -25,9 +25,20 @@ function blockScope(fn: () => Tensor): Tensor {
   return isGradEnabled() ? fn() : tidy(fn);
 }
 
-/** timm Mlp (fc1 → GELU → fc2) through the fused op: same parameters, GELU output recomputed in backward. */
-function runMlp(m: Mlp, x: Tensor): Tensor {
-  return mlp(x, m.fc1.weight, m.fc1.bias, m.fc2.weight, m.fc2.bias);
+/**
+ * timm Mlp (fc1 → GELU → fc2) through the fused op: same parameters, GELU output recomputed in backward; `residual`
+ * is added inside fc2's GEMM.
+ */
+function runMlp(m: Mlp, x: Tensor, residual: Tensor | null = null): Tensor {
+  return mlp(x, m.fc1.weight, m.fc1.bias, m.fc2.weight, m.fc2.bias, residual);
+}
+
+/**
+ * Whether a branch's residual add can be folded into its last GEMM: only when the branch output reaches the add
+ * unchanged (no layer scale γ, no active drop-path).
+ */
+function foldResidual(gamma: Tensor | null, dropPathRate: number, training: boolean): boolean {
+  return gamma === null && (dropPathRate === 0 || !training);
 }
 
 export class PatchEmbed extends Module {
@@ -64,6 +75,7 @@ export class MlpBlock extends Module {
   }
   forward(x: Tensor, bc: BlockContext): Tensor {
     return blockScope(() => {
+      if (foldResidual(this.gamma_2, this.dropPathRate, this.training)) return runMlp(this.mlp, this.norm2.forward(x), x);
       let y = runMlp(this.mlp, this.norm2.forward(x));
       if (this.gamma_2) y = mul(y, this.gamma_2);
       return add(x, dropPath(y, this.dropPathRate, bc.rng, this.training));
@@ -84,11 +96,11 @@ export class Attention extends Module {
     this.proj = new Linear(ctx, dim, dim);
     this.headDim = dim / numHeads;
   }
-  /** x [B, N, C]; rpeBias [B or 1, heads, N, N] when the table exists. */
-  forward(x: Tensor, rpeBias: Tensor | null): Tensor {
+  /** x [B, N, C]; rpeBias [B or 1, heads, N, N] when the table exists; `residual` is added inside proj's GEMM. */
+  forward(x: Tensor, rpeBias: Tensor | null, residual: Tensor | null = null): Tensor {
     // softmax(q·kᵀ·hd^-½ + rpe)·v per head, fused: read from qkv [B, N, 3, H, hd], written as [B, N, C]
     const out = attention(this.qkv.forward(x), this.numHeads, this.headDim ** -0.5, rpeBias);
-    return this.proj.forward(out);
+    return this.proj.forward(out, residual);
   }
 }
 
@@ -112,6 +124,10 @@ export class AttentionBlock extends Module {
   }
   forward(x: Tensor, bc: BlockContext, rpeBias: Tensor | null): Tensor {
     return blockScope(() => {
+      if (foldResidual(this.gamma_1, this.dropPathRate, this.training) && foldResidual(this.gamma_2, this.dropPathRate, this.training)) {
+        const h = this.attn.forward(this.norm1.forward(x), rpeBias, x);
+        return runMlp(this.mlp, this.norm2.forward(h), h);
+      }
       let a = this.attn.forward(this.norm1.forward(x), rpeBias);
       if (this.gamma_1) a = mul(a, this.gamma_1);
       const h = add(x, dropPath(a, this.dropPathRate, bc.rng, this.training));

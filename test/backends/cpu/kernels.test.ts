@@ -321,6 +321,25 @@ describe('matmul', () => {
   });
 });
 
+describe('linear', () => {
+  test('linear: bias and residual in every combination, odd sizes', () => {
+    for (const [rows, inF, outF] of [[1, 1, 1], [7, 5, 3], [130, 70, 90], [33, 0, 4]]) {
+      for (const withBias of [false, true]) {
+        for (const withRes of [false, true]) {
+          const x = randn(rows * inF), w = randn(outF * inF);
+          const bias = withBias ? randn(outF) : null, res = withRes ? randn(rows * outF) : null;
+          const { got, want } = both([x, w, bias ?? new Float32Array(0), res ?? new Float32Array(0), randn(rows * outF)],
+            (k, s) => k.linear(s[0], s[1], withBias ? s[2] : null, withRes ? s[3] : null, s[4], rows, inF, outF));
+          assertClose(got[4], want[4], `linear [${rows}x${inF}]→${outF} bias=${withBias} residual=${withRes}`);
+        }
+      }
+    }
+  });
+  test('linear rejects a weight of the wrong size', () => {
+    assert.throws(() => cpu.linear(st(randn(6)), st(randn(5)), null, null, st(randn(4)), 2, 3, 2), /w is not \[outF, inF\]/);
+  });
+});
+
 // ---------------------------------------------------------------- strided copies
 
 describe('strided copy / accumulate', () => {
