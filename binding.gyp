@@ -16,7 +16,8 @@
         "native/simd.cc",
         "native/attention.cc",
         "native/attention_avx512.cc",
-        "native/linear.cc"
+        "native/linear.cc",
+        "native/onednn_matmul.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -300,6 +300,20 @@ describe('matmul', () => {
       }
     }
   });
+  test('Aᵀ·B with M > N and a long K (the oneDNN matmul-primitive path), both libraries', () => {
+    const native = loadNative();
+    const before = native.getGemmLibrary();
+    try {
+      for (const lib of ['onednn', 'openblas'] as const) {
+        native.setGemmLibrary(lib);
+        run(attrs(1, 40, 8, 1100, true, false), `${lib}: [40x1100]ᵀ·[1100x8]`);
+        run(attrs(1, 7, 33, 1030), `${lib}: [7x1030]·[1030x33]`);
+      }
+      assert.throws(() => native.setGemmLibrary('mkl' as 'onednn'), /expected 'onednn' or 'openblas'/);
+    } finally {
+      native.setGemmLibrary(before);
+    }
+  });
   test('batched, batch strides (including 0)', () => {
     run(attrs(6, 9, 11, 13), 'batch 6 contiguous');
     run(attrs(6, 9, 11, 13, false, false, 9 * 13, 0), 'batch 6, shared B (folded into one GEMM)');
