@@ -7,51 +7,66 @@
 #include "common.h"
 #include "gemm.h"
 #include "onednn_matmul.h"
+#include "simd.h"
 
 namespace itpn {
 
 namespace {
 
-/** The sgemm path (OpenBLAS selected): out = residual + bias broadcast, then the GEMM accumulates onto it. */
-void linearSgemm(const float* x, const float* w, const float* bias, const float* residual, float* out, int64_t rows,
-                 int64_t inF, int64_t outF) {
-  const bool init = bias != nullptr || residual != nullptr;
-  if (init) {
+/** Fills out with bias broadcast over rows (zeros without a bias). */
+void broadcastBias(const float* bias, float* out, int64_t rows, int64_t outF) {
 #pragma omp parallel for num_threads(threadsFor(rows * outF)) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-      float* o = out + r * outF;
-      const float* res = residual ? residual + r * outF : nullptr;
-      for (int64_t j = 0; j < outF; j++) o[j] = (res ? res[j] : 0.0f) + (bias ? bias[j] : 0.0f);
-    }
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t j = 0; j < outF; j++) out[r * outF + j] = bias ? bias[j] : 0.0f;
   }
-  sgemm(false, true, rows, outF, inF, 1.0f, x, inF, w, inF, init ? 1.0f : 0.0f, out, outF);
 }
 
-// linear(x, w, bias|null, residual|null, out, rows, inF, outF): out [rows, outF] = x [rows, inF] · wᵀ (w [outF, inF])
-// + bias [outF] + residual [rows, outF]. out must not alias any input.
+/** out += residual. */
+void addResidual(const float* residual, float* out, int64_t n) {
+#pragma omp parallel for simd num_threads(threadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; i++) out[i] += residual[i];
+}
+
+/**
+ * The sgemm path (OpenBLAS selected, or K = 0): out = bias broadcast, the GEMM accumulates onto it, then GELU and the
+ * residual in separate passes.
+ */
+void linearSgemm(const float* x, const float* w, const float* bias, const float* residual, float* out, int64_t rows,
+                 int64_t inF, int64_t outF, bool gelu) {
+  if (bias || inF == 0) broadcastBias(bias, out, rows, outF);
+  if (inF > 0) sgemm(false, true, rows, outF, inF, 1.0f, x, inF, w, inF, bias ? 1.0f : 0.0f, out, outF);
+  if (gelu) geluRows(out, out, rows * outF);
+  if (residual) addResidual(residual, out, rows * outF);
+}
+
+// linear(x, w, bias|null, residual|null, out, rows, inF, outF[, activation, xOffset, outOffset]):
+// out [rows, outF] = act(x [rows, inF] · wᵀ + bias [outF]) + residual [rows, outF], w [outF, inF]; activation 0 is the
+// identity, 1 the exact GELU; x and out start xOffset / outOffset elements into their arrays (a row block of a larger
+// tensor). out must not alias any input.
 void Linear(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const F32 x = argF32(info, 0, "x"), w = argF32(info, 1, "w");
   const F32 bias = argF32Opt(info, 2, "bias"), residual = argF32Opt(info, 3, "residual");
   const F32 out = argF32(info, 4, "out");
   const int64_t rows = argNonNeg(info, 5, "rows"), inF = argNonNeg(info, 6, "inF"), outF = argNonNeg(info, 7, "outF");
-  check(x.n == rows * inF, env, "linear: x is not [rows, inF]");
+  const int64_t activation = info.Length() > 8 ? argNonNeg(info, 8, "activation") : 0;
+  const int64_t xOff = info.Length() > 9 ? argNonNeg(info, 9, "xOffset") : 0;
+  const int64_t outOff = info.Length() > 10 ? argNonNeg(info, 10, "outOffset") : 0;
+  check(activation <= 1, env, "linear: activation must be 0 (none) or 1 (gelu)");
+  check(xOff + rows * inF <= x.n, env, "linear: x is smaller than xOffset + rows*inF");
   check(w.n == outF * inF, env, "linear: w is not [outF, inF]");
-  check(out.n == rows * outF, env, "linear: out is not [rows, outF]");
+  check(outOff + rows * outF <= out.n, env, "linear: out is smaller than outOffset + rows*outF");
   check(!bias.p || bias.n == outF, env, "linear: bias is not [outF]");
   check(!residual.p || residual.n == rows * outF, env, "linear: residual is not [rows, outF]");
-  if (out.n == 0) return;
-  if (inF == 0) {
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t j = 0; j < outF; j++)
-        out.p[r * outF + j] = (residual.p ? residual.p[r * outF + j] : 0.0f) + (bias.p ? bias.p[j] : 0.0f);
-    return;
-  }
-  if (gemmUsesOneDnn()) {
-    const char* err = onednnMatmul(false, true, rows, outF, inF, x.p, w.p, bias.p, residual.p, out.p);
+  if (rows == 0 || outF == 0) return;
+  const bool gelu = activation == 1;
+  const float* xp = x.p + xOff;
+  float* op = out.p + outOff;
+  if (gemmUsesOneDnn() && inF > 0) {
+    const char* err = onednnMatmul(false, true, rows, outF, inF, xp, w.p, bias.p, residual.p, op, gelu);
     if (err) fail(env, std::string("linear: oneDNN: ") + err);
   } else {
-    linearSgemm(x.p, w.p, bias.p, residual.p, out.p, rows, inF, outF);
+    linearSgemm(xp, w.p, bias.p, residual.p, op, rows, inF, outF, gelu);
   }
 }
 

@@ -20,8 +20,8 @@ dnnl::engine& cpuEngine() {
   return engine;
 }
 
-/** transA, transB, M, N, K, has bias, has residual */
-using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool>;
+/** transA, transB, M, N, K, has bias, has residual, GELU */
+using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, bool>;
 
 struct MatmulPrimitive {
   memory::desc a, b, bias, c;
@@ -35,7 +35,7 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
-  const auto [transA, transB, M, N, K, hasBias, hasResidual] = key;
+  const auto [transA, transB, M, N, K, hasBias, hasResidual, gelu] = key;
   auto p = std::make_unique<MatmulPrimitive>();
   const auto f32 = memory::data_type::f32;
   // a transposed operand is the plain [K, M] (or [N, K]) matrix read with swapped strides
@@ -44,11 +44,10 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   p->c = memory::desc({M, N}, f32, memory::dims{N, 1});
   if (hasBias) p->bias = memory::desc({1, N}, f32, memory::dims{N, 1});
   dnnl::primitive_attr attr;
-  if (hasResidual) {
-    dnnl::post_ops ops;
-    ops.append_binary(dnnl::algorithm::binary_add, p->c);
-    attr.set_post_ops(ops);
-  }
+  dnnl::post_ops ops;
+  if (gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+  if (hasResidual) ops.append_binary(dnnl::algorithm::binary_add, p->c);
+  attr.set_post_ops(ops);
   const dnnl::matmul::desc desc = hasBias ? dnnl::matmul::desc(p->a, p->b, p->bias, p->c) : dnnl::matmul::desc(p->a, p->b, p->c);
   p->matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpuEngine()));
   return *cache.emplace(key, std::move(p)).first->second;
@@ -57,9 +56,9 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
 }  // namespace
 
 const char* onednnMatmul(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                         const float* bias, const float* residual, float* C) {
+                         const float* bias, const float* residual, float* C, bool gelu) {
   try {
-    const MatmulPrimitive& p = primitiveFor({transA, transB, M, N, K, bias != nullptr, residual != nullptr});
+    const MatmulPrimitive& p = primitiveFor({transA, transB, M, N, K, bias != nullptr, residual != nullptr, gelu});
     dnnl::engine& engine = cpuEngine();
     // oneDNN takes non-const handles; none of the inputs is written.
     std::unordered_map<int, memory> args{
@@ -69,7 +68,8 @@ const char* onednnMatmul(bool transA, bool transB, int64_t M, int64_t N, int64_t
     };
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine, const_cast<float*>(bias)));
     if (residual) {
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, memory(p.c, engine, const_cast<float*>(residual)));
+      const int index = gelu ? 1 : 0;  // the residual's position in the post-op chain
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(p.c, engine, const_cast<float*>(residual)));
     }
     dnnl::stream stream(engine);
     p.matmul.execute(stream, args);

@@ -39,6 +39,14 @@ export interface MatmulAttrs {
   offsetC?: number;
 }
 
+export interface LinearOptions {
+  /** Applied before the residual is added: the exact (erf) GELU, or none. */
+  activation?: 'gelu' | null;
+  /** Element offsets where x and out start: a row block of larger tensors. */
+  xOffset?: number;
+  outOffset?: number;
+}
+
 export interface GatherAttrs {
   /** x is viewed as [outer, n, inner]; idx as [outer or 1, k]; the result as [outer, k, inner]. */
   outer: number;
@@ -90,11 +98,11 @@ export interface Kernels {
   argmax(x: Storage, out: Storage, outer: number, r: number, inner: number): void;
   matmul(a: Storage, b: Storage, out: Storage, attrs: MatmulAttrs): void;
   /**
-   * out [rows, outF] = x [rows, inF] · wᵀ + bias [outF] + residual [rows, outF], w [outF, inF] (torch.nn.Linear
-   * layout); bias and residual are optional; out aliases no input.
+   * out [rows, outF] = act(x [rows, inF] · wᵀ + bias [outF]) + residual [rows, outF], w [outF, inF] (torch.nn.Linear
+   * layout); bias, residual and the activation are optional; out aliases no input.
    */
   linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number,
-    outF: number): void;
+    outF: number, opts?: LinearOptions): void;
   /** out (contiguous, `shape`) = src[offset + Σ idx·strides]. */
   stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void;
   /** out[offset + Σ idx·strides] += src (contiguous, `shape`). */

@@ -21,22 +21,27 @@ function affineRows(a: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, rows
 const INFER_ROWS = 4096;
 
 /**
- * Inference (no autograd) over row blocks: the [rows, hidden] activation, the largest tensor of the network
- * (4× the tokens' width), exists for one block of rows at a time; fc2 writes each block's rows of the output.
+ * Inference (no autograd): GELU applied inside fc1's GEMM, and over row blocks so the [rows, hidden] activation,
+ * the largest tensor of the network (4× the tokens' width), exists for one block of rows at a time; fc2 writes each
+ * block's rows of the output, adding the residual there.
  */
-function mlpInferChunked(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null): Tensor {
+function mlpInfer(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tensor | null, residual: Tensor | null): Tensor {
   const be = x.backend, [hid, inF] = w1.shape, outF = w2.shape[0], rows = x.size / inF;
   const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
-  if (b2) be.kernels.stridedCopy(b2.storage, 0, [0, 1], y.storage, [rows, outF]);
-  const h = Tensor.empty(be, [INFER_ROWS, hid], x.dtype);
+  const h = Tensor.empty(be, [Math.min(rows, INFER_ROWS), hid], x.dtype);
+  const oneBlock = rows <= INFER_ROWS;
   for (let r0 = 0; r0 < rows; r0 += INFER_ROWS) {
     const m = Math.min(INFER_ROWS, rows - r0);
-    if (b1) be.kernels.stridedCopy(b1.storage, 0, [0, 1], h.storage, [INFER_ROWS, hid]);
-    be.kernels.matmul(x.storage, w1.storage, h.storage, { ...gemm(m, hid, inF, false, true, b1 ? 1 : 0), offsetA: r0 * inF });
-    be.kernels.unary('gelu', h.storage, h.storage);
-    be.kernels.matmul(h.storage, w2.storage, y.storage, { ...gemm(m, outF, hid, false, true, b2 ? 1 : 0), offsetC: r0 * outF });
+    be.kernels.linear(x.storage, w1.storage, b1?.storage ?? null, null, h.storage, m, inF, hid, { activation: 'gelu', xOffset: r0 * inF });
+    // the kernel takes a whole residual: fused when there is one block, one add afterwards otherwise
+    const res = oneBlock ? residual?.storage ?? null : null;
+    be.kernels.linear(h.storage, w2.storage, b2?.storage ?? null, res, y.storage, m, hid, outF, { outOffset: r0 * outF });
   }
   h.dispose();
+  if (residual && !oneBlock) {
+    const strides = contiguousStrides(y.shape);
+    be.kernels.binary('add', y.storage, strides, residual.storage, strides, y.storage, y.shape);
+  }
   return y;
 }
 
@@ -56,21 +61,13 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
   }
   const inputs = [x, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : []), ...(residual ? [residual] : [])];
   const grad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
-  if (!grad && rows > INFER_ROWS) {
-    const y = mlpInferChunked(x, w1, b1, w2, b2);
-    if (residual) be.kernels.binary('add', y.storage, contiguousStrides(outShape), residual.storage, contiguousStrides(outShape), y.storage, outShape);
-    return y;
-  }
+  if (!grad) return mlpInfer(x, w1, b1, w2, b2, residual);
   const h = Tensor.empty(be, [rows, hid], x.dtype); // fc1 pre-activation, kept for the backward pass
   affineRows(x, w1, b1, h, rows);
-  const a = grad ? Tensor.empty(be, [rows, hid], x.dtype) : h;
-  be.kernels.unary('gelu', h.storage, a.storage); // in place without autograd
+  const a = Tensor.empty(be, [rows, hid], x.dtype);
+  be.kernels.unary('gelu', h.storage, a.storage);
   const y = Tensor.empty(be, outShape, x.dtype);
   affineRows(a, w2, b2, y, rows, residual);
-  if (!grad) {
-    h.dispose();
-    return y;
-  }
   a.dispose(); // recomputed in the backward pass
   return record(y, 'mlp', inputs, (g) => {
     const dh = Tensor.empty(be, [rows, hid], x.dtype); // g · w2, then · gelu'(h) in place

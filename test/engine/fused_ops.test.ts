@@ -114,6 +114,13 @@ test('mlp without autograd over row blocks (more rows than one block) matches th
     const y2 = noGrad(() => F.mlp(x, w1, null, w2, null));
     const want2 = noGrad(() => F.linear(F.gelu(F.linear(x, w1, null)), w2, null));
     assert.ok(relL2(y2.toArray(), want2.toArray()) < (dtype === 'float64' ? 1e-12 : 1e-6), `${be.name}: blocked mlp without biases differs`);
+    for (const rows of [3001, 7]) { // several row blocks (residual added afterwards) and one (residual in the GEMM)
+      const xs = F.slice(x, 1, 0, rows), res = randTensor(be, [3, rows, 4], rng, dtype);
+      const y3 = noGrad(() => F.mlp(xs, w1, b1, w2, b2, res));
+      const want3 = noGrad(() => F.add(res, F.linear(F.gelu(F.linear(xs, w1, b1)), w2, b2)));
+      assert.ok(relL2(y3.toArray(), want3.toArray()) < (dtype === 'float64' ? 1e-12 : 1e-6), `${be.name}: mlp + residual (${rows} rows) differs`);
+      [xs, res, y3, want3].forEach((t) => t.dispose());
+    }
     [x, w1, b1, w2, b2, y, want, y2, want2].forEach((t) => t.dispose());
   }
 });

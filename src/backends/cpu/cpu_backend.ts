@@ -1,7 +1,7 @@
 // The native CPU backend: the reference backend's host storage (typed arrays in a HostPool) with float32 kernels
 // running in the C++ addon (OpenBLAS sgemm, OpenMP loops). Every other dtype (float64 gradient checks, int32
 // index tensors) and `cast` go to the reference kernels, which read the same storage, so nothing is copied.
-import type { AdamWAttrs, AttentionAttrs, Backend, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import type { AdamWAttrs, AttentionAttrs, Backend, BinaryOp, GatherAttrs, Kernels, LinearOptions, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { dtypeOfArray } from '../../engine/dtype';
 import { HostPool, host } from '../reference/host_storage';
 import { createReferenceBackend, referenceKernels } from '../reference/reference_backend';
@@ -91,11 +91,15 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
 
     matmul,
 
-    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number): void {
+    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number,
+      opts?: LinearOptions): void {
       const xs = f32(x), ws = f32(w), ys = f32(out);
       const bs = bias ? f32(bias) : null, rs = residual ? f32(residual) : null;
-      if (xs && ws && ys && (!bias || bs) && (!residual || rs)) native.linear(xs, ws, bs, rs, ys, rows, inF, outF);
-      else ref.linear(x, w, bias, residual, out, rows, inF, outF);
+      if (xs && ws && ys && (!bias || bs) && (!residual || rs)) {
+        native.linear(xs, ws, bs, rs, ys, rows, inF, outF, opts?.activation === 'gelu' ? 1 : 0, opts?.xOffset ?? 0, opts?.outOffset ?? 0);
+      } else {
+        ref.linear(x, w, bias, residual, out, rows, inF, outF, opts);
+      }
     },
 
     stridedCopy(src: Storage, offset: number, strides: number[], out: Storage, shape: number[]): void {

@@ -1,6 +1,6 @@
 // The executable spec: every kernel as a plain loop over typed arrays, written for clarity, not speed.
 // Works for float32, float64 and (where meaningful) int32 storage. The native CPU backend is tested against it.
-import type { AdamWAttrs, AttentionAttrs, BinaryOp, GatherAttrs, Kernels, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import type { AdamWAttrs, AttentionAttrs, BinaryOp, GatherAttrs, Kernels, LinearOptions, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { host } from './host_storage';
 
 // Abramowitz–Stegun 7.1.26 is too coarse for GELU parity; use a series / continued-fraction erf accurate to ~1e-15.
@@ -171,14 +171,17 @@ export function referenceKernels(): Kernels {
 
     matmul: referenceMatmul,
 
-    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number): void {
+    linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number, outF: number,
+      opts?: LinearOptions): void {
       const xs = host(x), ws = host(w), ys = host(out);
       const bs = bias ? host(bias) : null, rs = residual ? host(residual) : null;
+      const xo = opts?.xOffset ?? 0, oo = opts?.outOffset ?? 0, act = opts?.activation === 'gelu' ? unaryFn('gelu') : null;
       for (let i = 0; i < rows; i++) {
         for (let j = 0; j < outF; j++) {
           let acc = 0;
-          for (let k = 0; k < inF; k++) acc += xs[i * inF + k] * ws[j * inF + k];
-          ys[i * outF + j] = acc + (bs ? bs[j] : 0) + (rs ? rs[i * outF + j] : 0);
+          for (let k = 0; k < inF; k++) acc += xs[xo + i * inF + k] * ws[j * inF + k];
+          acc += bs ? bs[j] : 0;
+          ys[oo + i * outF + j] = (act ? act(acc) : acc) + (rs ? rs[i * outF + j] : 0);
         }
       }
     },

@@ -349,6 +349,23 @@ describe('linear', () => {
       }
     }
   });
+  test('linear: GELU and row-block offsets', () => {
+    const [rows, inF, outF, xOffset, outOffset] = [9, 20, 13, 2 * 20, 3 * 13];
+    for (const lib of ['onednn', 'openblas'] as const) {
+      const native = loadNative(), before = native.getGemmLibrary();
+      native.setGemmLibrary(lib);
+      try {
+        const x = randn(xOffset + rows * inF + 5), w = randn(outF * inF), bias = randn(outF), res = randn(rows * outF);
+        for (const withRes of [false, true]) {
+          const { got, want } = both([x, w, bias, res, randn(outOffset + rows * outF + 4)],
+            (k, s) => k.linear(s[0], s[1], s[2], withRes ? s[3] : null, s[4], rows, inF, outF, { activation: 'gelu', xOffset, outOffset }));
+          assertClose(got[4], want[4], `${lib}: linear + GELU at offsets, residual=${withRes}`);
+        }
+      } finally {
+        native.setGemmLibrary(before);
+      }
+    }
+  });
   test('linear rejects a weight of the wrong size', () => {
     assert.throws(() => cpu.linear(st(randn(6)), st(randn(5)), null, null, st(randn(4)), 2, 3, 2), /w is not \[outF, inF\]/);
   });
