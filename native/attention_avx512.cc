@@ -15,11 +15,98 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+// GCC 12 flags the AVX-512 intrinsics' internal _mm512_undefined_ps() as maybe-uninitialized (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace itpn {
 namespace {
 
 constexpr int kR = 6;  // rows per register tile
+
+/** e^x on 16 lanes: the same range reduction, polynomial and edge cases as fexp in vmath.h. */
+inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.37f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);  // a NaN lane becomes lo (fixed up below)
+  const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693145751953125f), xc);
+  r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.9841270e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3888889e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333333e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1666667e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666667e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i n = _mm512_cvtps_epi32(nf);
+  __m512 res = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23)));
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps());
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
+  return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+/** Horizontal max and sum of 16 lanes (GCC 12's _mm512_reduce_* intrinsics warn about uninitialised values). */
+inline float hmax16(__m512 v) {
+  __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_max_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+inline float hsum16(__m512 v) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+/** Lanes [j, j + 16) of a row of n floats: all ones but past the end. */
+inline __mmask16 tailMask(int64_t j, int64_t n) {
+  return n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+}
+
+/**
+ * p = softmax(scale·s + b) for one row of n logits s (b optional). Rows whose maximum is not finite (fully masked,
+ * overflow) take the scalar definition in attentionSoftmaxRow. The scaled logits are recomputed (one FMA) rather
+ * than stored between the max and exp passes, and vector registers hold the running max and sum (an OpenMP simd
+ * reduction kept them on the stack, a store-forwarding stall per row).
+ */
+inline void softmaxScaledRow(const float* s, const float* b, float scale, float* p, int64_t n) {
+  const __m512 sc = _mm512_set1_ps(scale);
+  auto logits = [&](int64_t j, __mmask16 k) {
+    const __m512 v = _mm512_maskz_loadu_ps(k, s + j);
+    return b ? _mm512_fmadd_ps(sc, v, _mm512_maskz_loadu_ps(k, b + j)) : _mm512_mul_ps(sc, v);
+  };
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(j, n);
+    vmax = _mm512_mask_max_ps(vmax, k, logits(j, k), vmax);  // a NaN lane keeps the running max, as the scalar code
+  }
+  const float m = hmax16(vmax);
+  if (!std::isfinite(m)) {
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tailMask(j, n);
+      _mm512_mask_storeu_ps(p + j, k, logits(j, k));
+    }
+    attentionSoftmaxRow(p, n);
+    return;
+  }
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(j, n);
+    const __m512 e = exp16(_mm512_sub_ps(logits(j, k), vm));
+    _mm512_mask_storeu_ps(p + j, k, e);
+    vsum = _mm512_mask_add_ps(vsum, k, vsum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / hsum16(vsum));
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = tailMask(j, n);
+    _mm512_mask_storeu_ps(p + j, k, _mm512_mul_ps(inv, _mm512_maskz_loadu_ps(k, p + j)));
+  }
+}
 
 /** xt[d·np + j] = x[j·ld + d] for j < n (zero for n ≤ j < np): a row-strided [n, D] block transposed. */
 void packTransposed(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float* xt) {
@@ -141,26 +228,8 @@ struct ForwardTile {
     const int64_t N = k.N;
     rowsTimesPacked<R>(k.q + i0 * qld, qld, kt, np, k.D, tile);
     for (int r = 0; r < R; r++) {
-      float* p = k.probs + (i0 + r) * N;
-      const float* s = tile + r * np;
       const float* b = k.bias ? k.bias + (i0 + r) * N : nullptr;
-      float m = -INFINITY;
-      if (b) {
-#pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < N; j++) {
-          p[j] = k.scale * s[j] + b[j];
-          m = p[j] > m ? p[j] : m;
-        }
-      } else {
-#pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < N; j++) {
-          p[j] = k.scale * s[j];
-          m = p[j] > m ? p[j] : m;
-        }
-      }
-      // finite rows (the norm) skip the separate max pass; masked or non-finite rows take the careful path
-      if (std::isfinite(m)) softmaxRowFinite(p, p, N, m);
-      else attentionSoftmaxRow(p, N);
+      softmaxScaledRow(tile + r * np, b, k.scale, k.probs + (i0 + r) * N, N);
     }
     weightedRowsD<R>(k.probs + i0 * N, N, 1, k.v, k.ld, N, 1.0f, k.out + i0 * k.ldo, k.ldo, k.D);
   }

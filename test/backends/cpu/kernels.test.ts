@@ -624,12 +624,15 @@ describe('attention', () => {
     const n0 = getCpuThreads();
     try {
       setCpuThreads(1);
-      const B = 2, N = 6, H = 2, D = 4, t: AttentionAttrs = { B, N, H, D, scale: 0.5, biasBatch: 1 };
-      const bias = randn(H * N * N).map((v, i) => (i % 7 === 3 ? -Infinity : v));
-      const f = both([randn(B * N * 3 * H * D), bias, new Float32Array(B * N * H * D), new Float32Array(B * H * N * N)],
-        (k, s) => k.attention(s[0], s[1], s[2], s[3], t));
-      assertClose(f.got[3], f.want[3], 'probs with -inf');
-      assertClose(f.got[2], f.want[2], 'out with -inf');
+      // D = 4: the sgemm blocks; D = 16, N = 37: the AVX-512 blocks with a masked row tail
+      for (const [B, N, H, D] of [[2, 6, 2, 4], [2, 37, 2, 16]]) {
+        const t: AttentionAttrs = { B, N, H, D, scale: 0.5, biasBatch: 1 };
+        const bias = randn(H * N * N).map((v, i) => (i % 7 === 3 ? -Infinity : v));
+        const f = both([randn(B * N * 3 * H * D, 3), bias, new Float32Array(B * N * H * D), new Float32Array(B * H * N * N)],
+          (k, s) => k.attention(s[0], s[1], s[2], s[3], t));
+        assertClose(f.got[3], f.want[3], `probs with -inf, D=${D}`);
+        assertClose(f.got[2], f.want[2], `out with -inf, D=${D}`);
+      }
     } finally {
       setCpuThreads(n0);
     }
