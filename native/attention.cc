@@ -65,34 +65,37 @@ void attentionSoftmaxRow(float* row, int64_t n) {
   softmaxRowFinite(row, row, n, m);
 }
 
-// attention(qkv, bias|null, out, probs, B, N, H, D, scale, biasBatch)
+// attention(qkv, bias|null, out, probs|null, B, N, H, D, scale, biasBatch): without probs (inference) each block's
+// probabilities live in per-thread scratch, so they never leave the cache.
 static void Attention(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const F32 qkv = argF32(info, 0, "qkv");
   const F32 bias = argF32Opt(info, 1, "bias");
   const F32 out = argF32(info, 2, "out");
-  const F32 probs = argF32(info, 3, "probs");
+  const F32 probs = argF32Opt(info, 3, "probs");
   const AttnDims d = parseDims(info, 4);
   const int64_t C = d.H * d.D, N = d.N;
   check(qkv.n == d.B * N * 3 * C, env, "attention: qkv size is not B*N*3*H*D");
   check(out.n == d.B * N * C, env, "attention: out size is not B*N*H*D");
-  check(probs.n == d.B * d.H * N * N, env, "attention: probs size is not B*H*N*N");
+  check(!probs.p || probs.n == d.B * d.H * N * N, env, "attention: probs size is not B*H*N*N");
   check(!bias.p || ((d.biasBatch == 1 || d.biasBatch == d.B) && bias.n == d.biasBatch * d.H * N * N), env,
         "attention: bias must be [1 or B, H, N, N]");
   if (out.n == 0) return;
   const int n = static_cast<int>(N), hd = static_cast<int>(d.D), ld3 = static_cast<int>(3 * C), ld = static_cast<int>(C);
   const bool fast = useAvx512(d.D);
-  std::vector<float> scratch(fast ? static_cast<size_t>(omp_get_max_threads() * attentionScratch(N, d.D)) : 0);
+  const int64_t perThread = (fast ? attentionScratch(N, d.D) : 0) + (probs.p ? 0 : N * N);
+  std::vector<float> scratch(static_cast<size_t>(omp_get_max_threads() * perThread));
   forBlocks(d, [&](int64_t blk) {
     const int64_t b = blk / d.H, h = blk % d.H;
     const float* q = qkv.p + b * N * 3 * C + h * d.D;
     const float* k = q + C;
     const float* v = q + 2 * C;
-    float* P = probs.p + blk * N * N;
+    float* mine = scratch.data() + omp_get_thread_num() * perThread;
+    float* P = probs.p ? probs.p + blk * N * N : mine;
     if (fast) {
       const float* bb = bias.p ? bias.p + ((d.biasBatch == 1 ? 0 : b) * d.H + h) * N * N : nullptr;
       const AttnBlock blockArgs{q, k, v, 3 * C, bb, P, out.p + b * N * C + h * d.D, C, N, d.D, d.scale};
-      attentionBlockForwardAvx512(blockArgs, scratch.data() + omp_get_thread_num() * attentionScratch(N, d.D));
+      attentionBlockForwardAvx512(blockArgs, mine + (probs.p ? 0 : N * N));
       return;
     }
     float beta = 0.0f;

@@ -123,8 +123,11 @@ export interface Kernels {
   /** Writes dx; writes (not accumulates) dweight and dbias when given. */
   layerNormBackward(dy: Storage, x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, dx: Storage,
     dweight: Storage | null, dbias: Storage | null, rows: number, cols: number): void;
-  /** probs = softmax(scale·q·kᵀ + bias) per (batch, head); out = probs·v (layouts in AttentionAttrs). */
-  attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, attrs: AttentionAttrs): void;
+  /**
+   * probs = softmax(scale·q·kᵀ + bias) per (batch, head); out = probs·v (layouts in AttentionAttrs). probs null
+   * (inference): the probabilities are not kept.
+   */
+  attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage | null, attrs: AttentionAttrs): void;
   /**
    * Writes dqkv (every element): dv = pᵀ·dout, ds = p ⊙ (dout·vᵀ − rowsum(p ⊙ dout·vᵀ)), dq = scale·ds·k,
    * dk = scale·dsᵀ·q; also writes ds into dlogits ([B, H, N, N]) when given (the bias gradient before summing).

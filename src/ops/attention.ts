@@ -4,6 +4,7 @@
 // only the softmax probabilities for the backward pass and writes the gradient of qkv in one pass.
 import type { AttentionAttrs } from '../engine/backend';
 import { fmtShape } from '../engine/shape';
+import { isGradEnabled } from '../engine/scope';
 import { record, Tensor } from '../engine/tensor';
 import { sumToShape } from './reduce';
 
@@ -23,9 +24,15 @@ export function attention(qkv: Tensor, heads: number, scale: number, bias: Tenso
   const attrs: AttentionAttrs = { B, N, H: heads, D, scale, biasBatch };
   const be = qkv.backend;
   const out = Tensor.empty(be, [B, N, C], qkv.dtype);
+  const inputs = bias ? [qkv, bias] : [qkv];
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+    // nothing to differentiate: the probabilities stay in the kernel's per-thread scratch
+    be.kernels.attention(qkv.storage, bias?.storage ?? null, out.storage, null, attrs);
+    return out;
+  }
   const probs = Tensor.empty(be, [B, heads, N, N], qkv.dtype);
   be.kernels.attention(qkv.storage, bias?.storage ?? null, out.storage, probs.storage, attrs);
-  const y = record(out, 'attention', bias ? [qkv, bias] : [qkv], (g) => {
+  const y = record(out, 'attention', inputs, (g) => {
     const dqkv = Tensor.empty(be, qkv.shape, qkv.dtype);
     const wantBias = !!bias?.requiresGrad;
     const dlogits = wantBias ? Tensor.empty(be, [B, heads, N, N], qkv.dtype) : null;

@@ -55,7 +55,7 @@ export interface NativeCpu {
     dbias: F32 | null, rows: number, cols: number): void;
   fill(out: F32, value: number): void;
   geluBackward(x: F32, dy: F32, dx: F32, y?: F32 | null): void;
-  attention(qkv: F32, bias: F32 | null, out: F32, probs: F32, B: number, N: number, H: number, D: number, scale: number,
+  attention(qkv: F32, bias: F32 | null, out: F32, probs: F32 | null, B: number, N: number, H: number, D: number, scale: number,
     biasBatch: number): void;
   attentionBackward(qkv: F32, probs: F32, dout: F32, dqkv: F32, dlogits: F32 | null, B: number, N: number, H: number,
     D: number, scale: number, biasBatch: number): void;

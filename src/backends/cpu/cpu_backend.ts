@@ -169,9 +169,9 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       else ref.layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols);
     },
 
-    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, t: AttentionAttrs): void {
-      const xs = f32(qkv), bs = bias ? f32(bias) : null, ys = f32(out), ps = f32(probs);
-      if (xs && ys && ps && (!bias || bs)) native.attention(xs, bs, ys, ps, t.B, t.N, t.H, t.D, t.scale, t.biasBatch);
+    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage | null, t: AttentionAttrs): void {
+      const xs = f32(qkv), bs = bias ? f32(bias) : null, ys = f32(out), ps = probs ? f32(probs) : null;
+      if (xs && ys && (!probs || ps) && (!bias || bs)) native.attention(xs, bs, ys, ps, t.B, t.N, t.H, t.D, t.scale, t.biasBatch);
       else ref.attention(qkv, bias, out, probs, t);
     },
 

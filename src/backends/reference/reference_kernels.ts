@@ -306,14 +306,16 @@ export function referenceKernels(): Kernels {
       }
     },
 
-    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage, t: AttentionAttrs): void {
-      const xs = host(qkv), bs = bias ? host(bias) : null, ys = host(out), ps = host(probs);
+    attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage | null, t: AttentionAttrs): void {
+      const xs = host(qkv), bs = bias ? host(bias) : null, ys = host(out);
+      // without a probs output, one block's probabilities in an array of the output's precision
+      const ps = probs ? host(probs) : new (ys.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(t.N * t.N);
       const { B, N, H, D } = t, C = H * D;
       // q[b, i, h, d] = qkv[((b·N + i)·3 + 0)·C + h·D + d]; k and v are the blocks at +C and +2C.
       const at = (b: number, i: number, part: number, h: number) => ((b * N + i) * 3 + part) * C + h * D;
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
-          const p0 = (b * H + h) * N * N, b0 = bs ? ((t.biasBatch === 1 ? 0 : b) * H + h) * N * N : 0;
+          const p0 = probs ? (b * H + h) * N * N : 0, b0 = bs ? ((t.biasBatch === 1 ? 0 : b) * H + h) * N * N : 0;
           for (let i = 0; i < N; i++) {
             // logits_ij = scale·q_i·k_j + bias_ij, then a softmax over j
             let m = -Infinity;

@@ -637,6 +637,16 @@ describe('attention', () => {
       setCpuThreads(n0);
     }
   });
+  test('without a probs output (inference) the output is the same', () => {
+    for (const [B, N, H, D] of [[2, 7, 3, 4], [2, 37, 2, 16]]) {
+      const t: AttentionAttrs = { B, N, H, D, scale: D ** -0.5, biasBatch: 1 };
+      const qkv = randn(B * N * 3 * H * D), bias = randn(H * N * N);
+      const f = both([qkv, bias, new Float32Array(B * N * H * D)], (k, s) => k.attention(s[0], s[1], s[2], null, t));
+      const withProbs = both([qkv, bias, new Float32Array(B * N * H * D), new Float32Array(B * H * N * N)], (k, s) => k.attention(s[0], s[1], s[2], s[3], t));
+      assertClose(f.got[2], f.want[2], `out without probs, D=${D}`);
+      assertClose(f.got[2], withProbs.got[2], `out without vs with probs, D=${D}`);
+    }
+  });
   test('addon validates attention sizes', () => {
     const native = loadNative();
     assert.throws(() => native.attention(new Float32Array(10), null, new Float32Array(4), new Float32Array(4), 1, 2, 1, 2, 1, 0), /qkv size/);
