@@ -46,21 +46,25 @@ inline __m512 exp16(__m512 x) {
   return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
-/** Horizontal max and sum of 16 lanes (GCC 12's _mm512_reduce_* intrinsics warn about uninitialised values). */
-inline float hmax16(__m512 v) {
-  __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  q = _mm_max_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_max_ss(q, _mm_movehdup_ps(q));
+/** Horizontal reduction of 16 lanes by halving (GCC 12's _mm512_reduce_* intrinsics warn about uninitialised values). */
+template <class Op>
+inline float reduce16(__m512 v) {
+  const __m256 h = Op::f(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 q = Op::f(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = Op::f(q, _mm_movehl_ps(q, q));
+  q = Op::f(q, _mm_movehdup_ps(q));
   return _mm_cvtss_f32(q);
 }
-inline float hsum16(__m512 v) {
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_movehdup_ps(q));
-  return _mm_cvtss_f32(q);
-}
+struct MaxOp {
+  static __m256 f(__m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+  static __m128 f(__m128 a, __m128 b) { return _mm_max_ps(a, b); }
+};
+struct AddOp {
+  static __m256 f(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+  static __m128 f(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
+};
+inline float hmax16(__m512 v) { return reduce16<MaxOp>(v); }
+inline float hsum16(__m512 v) { return reduce16<AddOp>(v); }
 
 /** Lanes [j, j + 16) of a row of n floats: all ones but past the end. */
 inline __mmask16 tailMask(int64_t j, int64_t n) {
