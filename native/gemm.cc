@@ -1,5 +1,5 @@
 // Batched matrix multiply on a BLAS sgemm (row-major), plus the thread-count controls. Two libraries are linked:
-// oneDNN's JIT sgemm (default: 5-15% faster than OpenBLAS on this project's AVX-512 shapes, see BENCHMARKS.md) and
+// oneDNN's JIT sgemm (default: 5-10% faster than OpenBLAS on this project's AVX-512 shapes, see BENCHMARKS.md) and
 // OpenBLAS (ITPN_GEMM=openblas, or setGemmLibrary), kept so the two can be compared side by side.
 #include <cblas.h>
 #include <dnnl.h>

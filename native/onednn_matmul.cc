@@ -20,6 +20,8 @@ dnnl::engine& cpuEngine() {
   return engine;
 }
 
+constexpr size_t kMaxCachedPrimitives = 512;
+
 /** transA, transB, M, N, K, has bias, has residual, GELU */
 using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, bool>;
 
@@ -35,6 +37,9 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
+  // Shapes repeat every step, so the cache stays small; a workload of ever-new shapes (varying batch sizes) is
+  // bounded by starting over. Entries are only used inside one onednnMatmul call, so none is referenced here.
+  if (cache.size() >= kMaxCachedPrimitives) cache.clear();
   const auto [transA, transB, M, N, K, hasBias, hasResidual, gelu] = key;
   auto p = std::make_unique<MatmulPrimitive>();
   const auto f32 = memory::data_type::f32;

@@ -46,7 +46,7 @@ const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean)
   ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta: 0 });
 
 /** The gradients of y = x·Wᵀ (+ b): dx = g·W and dw = gᵀ·x (each only when wanted), db = Σ over rows of g. */
-export function linearGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
+function linearGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
   const be = g.backend, [outF, inF] = weight.shape, rows = x.size / inF;
   const dx = x.requiresGrad ? Tensor.empty(be, x.shape, x.dtype) : null;
   const dw = weight.requiresGrad ? Tensor.empty(be, weight.shape, x.dtype) : null;

@@ -1,8 +1,9 @@
 // The transformer MLP, fc2(GELU(fc1(x))), as one fused op (timm Mlp with exact GELU). Against the composite
 // linear → gelu → linear it saves activation memory: the GELU output (the largest activation of a block) is not
 // kept for the backward pass but recomputed there from the pre-activation, one extra GELU pass for 4·C floats per
-// token less memory, as activation checkpointing does. Without autograd the GELU runs in place. Biases are folded
-// into the GEMMs (linear in matmul.ts); the GELU backward and the recomputed GELU are one pass (geluBackward).
+// token less memory, as activation checkpointing does. Without autograd the GELU is applied inside fc1's GEMM.
+// Biases and the block's residual are added in the GEMMs (the `linear` kernel); the GELU backward and the
+// recomputed GELU are one pass (geluBackward).
 import type { MatmulAttrs } from '../engine/backend';
 import { isGradEnabled } from '../engine/scope';
 import { contiguousStrides, fmtShape, shapesEqual } from '../engine/shape';
