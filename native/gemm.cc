@@ -46,6 +46,10 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
 
 bool gemmUsesOneDnn() { return gLibrary == GemmLibrary::OneDnn; }
 
+static bool gBf16 = false;
+
+bool gemmUsesBf16() { return gBf16 && gLibrary == GemmLibrary::OneDnn; }
+
 /**
  * oneDNN's sgemm is 15-25% slow on Aᵀ·B products with M > N and a long K (the weight gradients of the wide layers,
  * measured with cold caches as in a training step); its matmul primitive (brgemm) is not, so those go there.
@@ -116,8 +120,12 @@ static void Matmul(const Napi::CallbackInfo& info) {
     }
     return;
   }
-  if (batch == 1 && preferPrimitive(transA, transB, M, N, K, alpha, beta)) {
-    const char* err = onednnMatmul(transA, transB, M, N, K, a.p, b.p, nullptr, nullptr, c.p);
+  const bool bf16 = gemmUsesBf16() && M * N * K >= kBf16MinMacs && alpha == 1.0f && beta == 0.0f;
+  if (batch == 1 && (bf16 || preferPrimitive(transA, transB, M, N, K, alpha, beta))) {
+    MatmulCall call;
+    call.transA = transA, call.transB = transB, call.M = M, call.N = N, call.K = K;
+    call.A = a.p, call.B = b.p, call.C = c.p, call.bf16 = bf16;
+    const char* err = onednnMatmul(call);
     if (err) fail(env, std::string("matmul: oneDNN: ") + err);
     return;
   }
@@ -146,6 +154,30 @@ static Napi::Value GetGemmLibrary(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), gLibrary == GemmLibrary::OneDnn ? "onednn" : "openblas");
 }
 
+// setGemmPrecision('float32' | 'bfloat16'): bfloat16 rounds the inputs of every large batch-1 product (Linear
+// layers, their gradients) before an AMX / AVX512-BF16 GEMM with float32 accumulation and output, as autocast does;
+// with OpenBLAS selected it has no effect.
+static void SetGemmPrecision(const Napi::CallbackInfo& info) {
+  check(info.Length() > 0 && info[0].IsString(), info.Env(), "setGemmPrecision: expected 'float32' or 'bfloat16'");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  check(name == "float32" || name == "bfloat16", info.Env(),
+        ("setGemmPrecision: expected 'float32' or 'bfloat16', got '" + name + "'").c_str());
+  if (name == "bfloat16" && gLibrary == GemmLibrary::OneDnn) {
+    // probe once: CPUs without AVX-512 have no bf16 matmul in oneDNN; say so here rather than mid-training
+    static float a[64 * 64] = {}, b[64 * 64] = {}, c[64 * 64];
+    MatmulCall call;
+    call.M = call.N = call.K = 64, call.A = a, call.B = b, call.C = c, call.bf16 = true;
+    if (const char* err = onednnMatmul(call)) {
+      fail(info.Env(), std::string("setGemmPrecision: this CPU has no oneDNN bfloat16 GEMM (") + err + ")");
+    }
+  }
+  gBf16 = name == "bfloat16";
+}
+
+static Napi::Value GetGemmPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gBf16 ? "bfloat16" : "float32");
+}
+
 static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
@@ -155,6 +187,8 @@ void registerGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setGemmLibrary", Napi::Function::New(env, SetGemmLibrary, "setGemmLibrary"));
   exports.Set("getGemmLibrary", Napi::Function::New(env, GetGemmLibrary, "getGemmLibrary"));
+  exports.Set("setGemmPrecision", Napi::Function::New(env, SetGemmPrecision, "setGemmPrecision"));
+  exports.Set("getGemmPrecision", Napi::Function::New(env, GetGemmPrecision, "getGemmPrecision"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
 }
 

@@ -12,4 +12,10 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
 /** True while oneDNN (not OpenBLAS) is the GEMM library. */
 bool gemmUsesOneDnn();
 
+/** True while GEMM inputs are rounded to bfloat16 (setGemmPrecision; only with oneDNN). */
+bool gemmUsesBf16();
+
+/** Products smaller than this many multiply-adds stay float32 in bf16 mode (conversion would cost more). */
+constexpr int64_t kBf16MinMacs = 64LL * 64 * 64;
+
 }  // namespace itpn

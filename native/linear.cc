@@ -63,7 +63,11 @@ void Linear(const Napi::CallbackInfo& info) {
   const float* xp = x.p + xOff;
   float* op = out.p + outOff;
   if (gemmUsesOneDnn() && inF > 0) {
-    const char* err = onednnMatmul(false, true, rows, outF, inF, xp, w.p, bias.p, residual.p, op, gelu);
+    MatmulCall call;
+    call.transB = true, call.M = rows, call.N = outF, call.K = inF;
+    call.A = xp, call.B = w.p, call.bias = bias.p, call.residual = residual.p, call.C = op, call.gelu = gelu;
+    call.bf16 = gemmUsesBf16() && rows * outF * inF >= kBf16MinMacs;
+    const char* err = onednnMatmul(call);
     if (err) fail(env, std::string("linear: oneDNN: ") + err);
   } else {
     linearSgemm(xp, w.p, bias.p, residual.p, op, rows, inF, outF, gelu);

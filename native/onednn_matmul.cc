@@ -2,12 +2,17 @@
 #include "onednn_matmul.h"
 
 #include <dnnl.hpp>
+#include <omp.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
+
+#include "simd.h"
 
 namespace itpn {
 
@@ -22,8 +27,8 @@ dnnl::engine& cpuEngine() {
 
 constexpr size_t kMaxCachedPrimitives = 512;
 
-/** transA, transB, M, N, K, has bias, has residual, GELU */
-using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, bool>;
+/** transA, transB, M, N, K, has bias, has residual, GELU, bf16 inputs */
+using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, bool, bool>;
 
 struct MatmulPrimitive {
   memory::desc a, b, bias, c;
@@ -40,12 +45,12 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   // Shapes repeat every step, so the cache stays small; a workload of ever-new shapes (varying batch sizes) is
   // bounded by starting over. Entries are only used inside one onednnMatmul call, so none is referenced here.
   if (cache.size() >= kMaxCachedPrimitives) cache.clear();
-  const auto [transA, transB, M, N, K, hasBias, hasResidual, gelu] = key;
+  const auto [transA, transB, M, N, K, hasBias, hasResidual, gelu, bf16] = key;
   auto p = std::make_unique<MatmulPrimitive>();
-  const auto f32 = memory::data_type::f32;
+  const auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
   // a transposed operand is the plain [K, M] (or [N, K]) matrix read with swapped strides
-  p->a = memory::desc({M, K}, f32, transA ? memory::dims{1, M} : memory::dims{K, 1});
-  p->b = memory::desc({K, N}, f32, transB ? memory::dims{1, K} : memory::dims{N, 1});
+  p->a = memory::desc({M, K}, in, transA ? memory::dims{1, M} : memory::dims{K, 1});
+  p->b = memory::desc({K, N}, in, transB ? memory::dims{1, K} : memory::dims{N, 1});
   p->c = memory::desc({M, N}, f32, memory::dims{N, 1});
   if (hasBias) p->bias = memory::desc({1, N}, f32, memory::dims{N, 1});
   dnnl::primitive_attr attr;
@@ -58,23 +63,42 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   return *cache.emplace(key, std::move(p)).first->second;
 }
 
+/** n floats rounded to bfloat16 into dst, split across the threads. */
+void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
+  if (static_cast<int64_t>(dst.size()) < n) dst.resize(static_cast<size_t>(n));
+  uint16_t* out = dst.data();
+  const int64_t chunk = 1 << 16;
+#pragma omp parallel for schedule(static) if (n > chunk)
+  for (int64_t i = 0; i < n; i += chunk) toBf16Rows(src + i, out + i, std::min(chunk, n - i));
+}
+
 }  // namespace
 
-const char* onednnMatmul(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                         const float* bias, const float* residual, float* C, bool gelu) {
+const char* onednnMatmul(const MatmulCall& call) {
   try {
-    const MatmulPrimitive& p = primitiveFor({transA, transB, M, N, K, bias != nullptr, residual != nullptr, gelu});
+    const MatmulPrimitive& p = primitiveFor({call.transA, call.transB, call.M, call.N, call.K, call.bias != nullptr,
+                                             call.residual != nullptr, call.gelu, call.bf16});
     dnnl::engine& engine = cpuEngine();
-    // oneDNN takes non-const handles; none of the inputs is written.
+    void* a = const_cast<float*>(call.A);  // oneDNN takes non-const handles; no input is written
+    void* b = const_cast<float*>(call.B);
+    if (call.bf16) {
+      // the operands' bfloat16 copies, in the same layout (buffers kept between calls; calls are not concurrent)
+      static std::vector<uint16_t> a16, b16;
+      convertToBf16(call.A, call.M * call.K, a16);
+      convertToBf16(call.B, call.K * call.N, b16);
+      a = a16.data();
+      b = b16.data();
+    }
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(p.a, engine, const_cast<float*>(A))},
-        {DNNL_ARG_WEIGHTS, memory(p.b, engine, const_cast<float*>(B))},
-        {DNNL_ARG_DST, memory(p.c, engine, C)},
+        {DNNL_ARG_SRC, memory(p.a, engine, a)},
+        {DNNL_ARG_WEIGHTS, memory(p.b, engine, b)},
+        {DNNL_ARG_DST, memory(p.c, engine, call.C)},
     };
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine, const_cast<float*>(bias)));
-    if (residual) {
-      const int index = gelu ? 1 : 0;  // the residual's position in the post-op chain
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory(p.c, engine, const_cast<float*>(residual)));
+    if (call.bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine, const_cast<float*>(call.bias)));
+    if (call.residual) {
+      const int index = call.gelu ? 1 : 0;  // the residual's position in the post-op chain
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
+                   memory(p.c, engine, const_cast<float*>(call.residual)));
     }
     dnnl::stream stream(engine);
     p.matmul.execute(stream, args);

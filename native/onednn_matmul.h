@@ -1,16 +1,27 @@
-// oneDNN matmul primitives (brgemm kernels), built once per shape and kept: the GEMM path for Linear layers (bias
-// and residual fused into the output tiles) and for the products where oneDNN's sgemm is slow.
+// oneDNN matmul primitives (brgemm kernels), built once per shape and kept: the GEMM path for Linear layers (bias,
+// residual and GELU fused into the output tiles), for the products where oneDNN's sgemm is slow, and for the
+// bfloat16 precision mode.
 #pragma once
 
 #include <cstdint>
 
 namespace itpn {
 
-/**
- * C [M, N] = act(op(A)·op(B) + bias [N]) + residual [M, N], act the identity or the exact (erf) GELU (row-major; bias
- * and residual optional, C aliases neither). Returns nullptr, or oneDNN's error message.
- */
-const char* onednnMatmul(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                         const float* bias, const float* residual, float* C, bool gelu = false);
+/** C [M, N] = act(op(A)·op(B) + bias [N]) + residual [M, N], row-major; A is [M, K] or, transposed, [K, M]. */
+struct MatmulCall {
+  bool transA = false, transB = false;
+  int64_t M = 0, N = 0, K = 0;
+  const float* A = nullptr;
+  const float* B = nullptr;
+  const float* bias = nullptr;      // optional
+  const float* residual = nullptr;  // optional; C aliases neither
+  float* C = nullptr;
+  bool gelu = false;  // act: the exact (erf) GELU, else the identity
+  /** Round A and B to bfloat16 first (AMX / AVX512-BF16 kernels); accumulation and C stay float32. */
+  bool bf16 = false;
+};
+
+/** Runs the product; returns nullptr, or oneDNN's error message. */
+const char* onednnMatmul(const MatmulCall& call);
 
 }  // namespace itpn

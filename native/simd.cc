@@ -56,6 +56,7 @@ void geluBackwardRows(const float* x, const float* dy, float* dx, float* y, int6
   else ITPN_DISPATCH(geluBackwardRow(x, dy, dx, n));
 }
 void erfRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(erfRow(x, y, n)); }
+void toBf16Rows(const float* x, uint16_t* y, int64_t n) { ITPN_DISPATCH(toBf16Row(x, y, n)); }
 void sigmoidRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(sigmoidRow(x, y, n)); }
 void softmaxRowFinite(const float* x, float* y, int64_t n, float m) { ITPN_DISPATCH(softmaxRow(x, y, n, m)); }
 void logSoftmaxRowFinite(const float* x, float* y, int64_t n, float m) { ITPN_DISPATCH(logSoftmaxRow(x, y, n, m)); }

@@ -27,4 +27,7 @@ void layerNormRows(const float* x, const float* w, const float* b, float* out, f
 void layerNormBackwardRows(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                            float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols);
 
+/** float → bfloat16 bits (round to nearest even), single-threaded. */
+void toBf16Rows(const float* x, uint16_t* y, int64_t n);
+
 }  // namespace itpn

@@ -12,7 +12,7 @@ import { ITPNClassifier } from '../models/itpn/classifier';
 import { ITPNMaskedAutoencoder, maskingNoise } from '../models/itpn/pixel_mim';
 import { AdamW } from '../optim/adamw';
 import { pretrainParamGroups } from '../optim/param_groups';
-import { createReferenceBackend } from '../backends/reference/reference_backend';
+import { createBackend } from '../cli/backend_choice';
 import { cpuMs, formatProfile, profileBackend } from './profile';
 
 export interface StepTiming {
@@ -96,16 +96,9 @@ export interface BenchJobResult extends StepTiming {
   profile?: string;
 }
 
-function createBackendByName(name: string, threads: number): Backend {
-  if (name === 'reference') return createReferenceBackend();
-  if (name !== 'cpu') throw new Error(`unknown backend "${name}"`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createCpuBackend } = require('../backends/cpu/cpu_backend') as typeof import('../backends/cpu/cpu_backend');
-  return createCpuBackend({ threads });
-}
 
 export function runBenchJob(job: BenchJob): BenchJobResult {
-  let backend = createBackendByName(job.backend, job.threads);
+  let backend = createBackend(job.backend, job.threads);
   const prof = job.profile ? profileBackend(backend, job.profile === 'cpu' ? cpuMs : undefined) : null;
   if (prof) backend = prof.backend;
   const time = job.kind === 'train' ? timePixelTrainStep : timeClassifierForward;

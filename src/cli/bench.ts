@@ -72,9 +72,10 @@ function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
   // the addon reads ITPN_GEMM once, when it loads (native/gemm.cc); the child running our side inherits it
   const gemm = o.backend === 'cpu' ? (process.env.ITPN_GEMM === 'openblas' ? 'openblas' : 'onednn') : null;
+  const precision = process.env.ITPN_PRECISION ?? 'float32';
   const result = {
     bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
-    itpn: { backend: o.backend, gemm, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },
+    itpn: { backend: o.backend, gemm, precision, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },
     torch: torch ? { images_per_s: torch.images_per_s, step_ms_median: torch.step_ms_median, peak_rss_mib: torch.peak_rss_mib, torch_version: torch.torch_version } : null,
     ratio: torch ? ours.images_per_s / torch.images_per_s : null,
     peak_rss_ratio: torch?.peak_rss_mib ? ours.peak_rss_mib / torch.peak_rss_mib : null,
@@ -84,7 +85,7 @@ function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   if (o.json) console.log(JSON.stringify(result));
   else {
     console.log(`${what}, ${o.arch} ${o.imgSize}px batch ${o.batch}, ${threads} threads, ${result.cpu}`);
-    console.log(`  itpn (${o.backend}${gemm ? ', ' + gemm + ' GEMM' : ''})  ${ours.images_per_s.toFixed(2)} img/s  (median step ${ours.step_ms_median.toFixed(1)} ms over ${o.steps}, CPU ${ours.step_cpu_ms_median.toFixed(1)} ms)  peak RSS ${ours.peak_rss_mib.toFixed(0)} MiB`);
+    console.log(`  itpn (${o.backend}${gemm ? ', ' + gemm + ' GEMM' : ''}, ${precision})  ${ours.images_per_s.toFixed(2)} img/s  (median step ${ours.step_ms_median.toFixed(1)} ms over ${o.steps}, CPU ${ours.step_cpu_ms_median.toFixed(1)} ms)  peak RSS ${ours.peak_rss_mib.toFixed(0)} MiB`);
     if (torch) console.log(`  PyTorch ${torch.torch_version ?? ''}  ${torch.images_per_s.toFixed(2)} img/s  (median step ${torch.step_ms_median.toFixed(1)} ms)  peak RSS ${torch.peak_rss_mib?.toFixed(0)} MiB`);
     if (torch) console.log(`  ratio itpn/PyTorch  ${result.ratio!.toFixed(2)}× images/s, ${result.peak_rss_ratio?.toFixed(2)}× peak memory`);
     if (torchRun.error) console.log(`  PyTorch reference not run: ${torchRun.error}`);

@@ -26,6 +26,14 @@ function run(fn: () => number | Promise<number>): void {
 export function main(argv: string[]): void {
   const program = new Command();
   program.name('itpn').description('iTPN: integrally pre-trained transformer pyramid networks, in TypeScript').showHelpAfterError();
+  program.option('--precision <p>', 'GEMM precision on the cpu backend, before or after the command: float32, or bf16 ' +
+    '(inputs of the large products rounded to bfloat16 for AMX/AVX512-BF16, float32 accumulation and everything else float32)');
+  program.hook('preAction', () => {
+    const p = program.opts().precision as string | undefined;
+    if (p === undefined) return;
+    if (p !== 'float32' && p !== 'bf16') program.error(`error: --precision must be float32 or bf16, got "${p}"`);
+    process.env.ITPN_PRECISION = p; // read by createBackend here and in the bench's child process
+  });
 
   program.command('parity')
     .description('check the models against a fixture folder of the official implementation (forward, loss, backward)')

@@ -26,6 +26,9 @@ export interface NativeCpu {
   /** Which sgemm every matmul uses (process-wide): oneDNN (default) or OpenBLAS; ITPN_GEMM sets the initial one. */
   setGemmLibrary(name: 'onednn' | 'openblas'): void;
   getGemmLibrary(): 'onednn' | 'openblas';
+  /** bfloat16 rounds the inputs of large batch-1 products (oneDNN only); accumulation stays float32. */
+  setGemmPrecision(p: 'float32' | 'bfloat16'): void;
+  getGemmPrecision(): 'float32' | 'bfloat16';
   /** Vector ISA of the transcendental kernels: 0 = x86-64-v2 baseline (SSE4.2), 1 = AVX2+FMA, 2 = AVX-512 (from CPUID). */
   simdLevel(): number;
   /** Lowers (or restores) the ISA level, clamped to what the CPU supports; returns the level in force. */

@@ -7,9 +7,15 @@ import { HostPool, host } from '../reference/host_storage';
 import { createReferenceBackend, referenceKernels } from '../reference/reference_backend';
 import { loadNative, type NativeCpu } from './binding';
 
+/** GEMM input precision: float32, or bf16 (inputs rounded to bfloat16, float32 accumulation; autocast-like). */
+export type GemmPrecision = 'float32' | 'bf16';
+export const GEMM_PRECISIONS: readonly GemmPrecision[] = ['float32', 'bf16'];
+
 export interface CpuBackendOptions {
   /** Threads for the addon's OpenMP loops and OpenBLAS (process-wide setting). Default: OpenMP's default. */
   threads?: number;
+  /** GEMM precision (process-wide setting); default: leave as is (float32 unless set before). */
+  precision?: GemmPrecision;
   /** Storage pool, shareable with a reference backend. */
   pool?: HostPool;
 }
@@ -211,6 +217,7 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
 export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
   const native = loadNative();
   if (opts.threads !== undefined) native.setNumThreads(opts.threads);
+  if (opts.precision !== undefined) setCpuGemmPrecision(opts.precision);
   // Storage management is exactly the reference backend's (same HostPool, same HostStorage), so the two can
   // exchange storage freely; only the kernel table differs.
   const base = createReferenceBackend(opts.pool ?? new HostPool());
@@ -224,4 +231,22 @@ export function setCpuThreads(n: number): void {
 
 export function getCpuThreads(): number {
   return loadNative().getNumThreads();
+}
+
+/**
+ * Sets the GEMM precision (process-wide). bf16 rounds the inputs of the large products (Linear layers and their
+ * gradients) to bfloat16 for AMX / AVX512-BF16 kernels, accumulating in float32; every other op stays float32. It needs
+ * oneDNN as the GEMM library (not ITPN_GEMM=openblas) and is only fast on CPUs with AMX or AVX512-BF16.
+ */
+export function setCpuGemmPrecision(p: GemmPrecision): void {
+  if (!GEMM_PRECISIONS.includes(p)) throw new Error(`unknown precision "${p}" (choose from ${GEMM_PRECISIONS.join(', ')})`);
+  const native = loadNative();
+  if (p === 'bf16' && native.getGemmLibrary() !== 'onednn') {
+    throw new Error('precision bf16 needs oneDNN GEMMs; unset ITPN_GEMM=openblas');
+  }
+  native.setGemmPrecision(p === 'bf16' ? 'bfloat16' : 'float32');
+}
+
+export function getCpuGemmPrecision(): GemmPrecision {
+  return loadNative().getGemmPrecision() === 'bfloat16' ? 'bf16' : 'float32';
 }

@@ -366,6 +366,26 @@ describe('linear', () => {
       }
     }
   });
+  test('bf16 precision: products within bfloat16 accuracy of the float32 reference, and really rounded', () => {
+    const native = loadNative();
+    native.setGemmPrecision('bfloat16');
+    try {
+      for (const [M, N, K, ta, tb] of [[96, 80, 70, false, false], [96, 80, 70, true, false], [33, 130, 90, false, true]] as const) {
+        const t = { batch: 1, M, N, K, transA: ta, transB: tb, strideA: 0, strideB: 0, alpha: 1, beta: 0 };
+        const { got, want } = both([randn(M * K), randn(K * N), new Float32Array(M * N)], (k, s) => k.matmul(s[0], s[1], s[2], t));
+        const e = relL2(got[2], want[2]);
+        assert.ok(e < 1e-2 && e > 1e-5, `bf16 matmul [${M}x${N}x${K}] tA=${ta} tB=${tb}: rel L2 ${e}`);
+      }
+      const [rows, inF, outF] = [64, 96, 80];
+      const { got, want } = both([randn(rows * inF), randn(outF * inF), randn(outF), randn(rows * outF), new Float32Array(rows * outF)],
+        (k, s) => k.linear(s[0], s[1], s[2], s[3], s[4], rows, inF, outF, { activation: 'gelu' }));
+      const e = relL2(got[4], want[4]);
+      assert.ok(e < 1e-2 && e > 1e-5, `bf16 linear + GELU + residual: rel L2 ${e}`);
+    } finally {
+      native.setGemmPrecision('float32');
+    }
+    assert.throws(() => native.setGemmPrecision('fp8' as 'float32'), /expected 'float32' or 'bfloat16'/);
+  });
   test('linear rejects a weight of the wrong size', () => {
     assert.throws(() => cpu.linear(st(randn(6)), st(randn(5)), null, null, st(randn(4)), 2, 3, 2), /w is not \[outF, inF\]/);
   });
