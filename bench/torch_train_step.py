@@ -10,6 +10,8 @@ variant pixel    (default): pixel pre-training step of iTPNMaskedAutoencoder (ma
 variant classify          : fine-tuning step of iTPNClassifier (RPE on, 1000 classes, cross-entropy)
                             + backward + AdamW(beta 0.9/0.999, wd 0.05)
 --forward-only            : time the forward pass (incl. loss) under torch.no_grad() instead of a full step
+--autocast-bf16           : run forward (and so backward) under torch.autocast("cpu", dtype=torch.bfloat16), the
+                            peer of itpn's --precision bf16
 
 Weight decay is skipped for 1-D parameters and biases (as the official scripts do); decoder_pos_embed is frozen.
 With --json, prints one JSON object:
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
     ap.add_argument("--variant", default="pixel", choices=["pixel", "classify"])
     ap.add_argument("--forward-only", action="store_true")
+    ap.add_argument("--autocast-bf16", action="store_true")
     ap.add_argument("--num-classes", type=int, default=1000)
     ap.add_argument("--mask-ratio", type=float, default=0.75)
     ap.add_argument("--drop-path", type=float, default=0.0)
@@ -89,11 +92,18 @@ def main():
     images = torch.randn(B, 3, S, S, generator=gen)
     labels = torch.randint(0, args.num_classes, (B,), generator=gen)
 
+    if args.autocast_bf16:
+        # PyTorch 1.13's CPU autocast leaves layer_norm out of its float32 list, and LayerNorm then fails on a
+        # bfloat16 input with float32 weights; run it in float32, as CUDA autocast does.
+        layer_norm = F.layer_norm
+        F.layer_norm = lambda x, *a, **k: layer_norm(x.float(), *a, **k)
+
     def compute_loss():
-        if args.variant == "pixel":
-            noise = torch.rand(B, n_tok, generator=gen)
-            return model(images, noise=noise)["loss"]
-        return F.cross_entropy(model(images), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+            if args.variant == "pixel":
+                noise = torch.rand(B, n_tok, generator=gen)
+                return model(images, noise=noise)["loss"].float()
+            return F.cross_entropy(model(images).float(), labels)
 
     def step():
         if args.forward_only:
@@ -128,6 +138,7 @@ def main():
         "arch": args.arch,
         "variant": args.variant,
         "forward_only": args.forward_only,
+        "autocast_bf16": args.autocast_bf16,
         "img_size": S,
         "batch": B,
         "params": n_params,

@@ -67,7 +67,9 @@ function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const env = process.env.ITPN_PROFILE;
   const profile = !env || env === '0' ? null : env === 'cpu' ? 'cpu' : 'wall';
   const ours = runOurs({ kind, arch: o.arch, imgSize: o.imgSize, batch: o.batch, steps: o.steps, warmup: o.warmup, backend: o.backend, threads, profile });
-  const torchRun = o.torch ? runTorch(o, threads, kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []) : { result: null, error: null };
+  // with --precision bf16 the peer runs under torch.autocast(bfloat16), the like-for-like comparison
+  const autocast = process.env.ITPN_PRECISION === 'bf16' ? ['--autocast-bf16'] : [];
+  const torchRun = o.torch ? runTorch(o, threads, [...(kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []), ...autocast]) : { result: null, error: null };
   const torch = torchRun.result;
   const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
   // the addon reads ITPN_GEMM once, when it loads (native/gemm.cc); the child running our side inherits it
