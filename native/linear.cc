@@ -21,6 +21,13 @@ void broadcastBias(const float* bias, float* out, int64_t rows, int64_t outF) {
   }
 }
 
+/** GELU in place over n floats, in chunks split across the threads. */
+void geluInPlace(float* out, int64_t n) {
+  const int64_t chunk = 1 << 14;
+#pragma omp parallel for num_threads(threadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; i += chunk) geluRows(out + i, out + i, n - i < chunk ? n - i : chunk);
+}
+
 /** out += residual. */
 void addResidual(const float* residual, float* out, int64_t n) {
 #pragma omp parallel for simd num_threads(threadsFor(n)) schedule(static)
@@ -35,7 +42,7 @@ void linearSgemm(const float* x, const float* w, const float* bias, const float*
                  int64_t inF, int64_t outF, bool gelu) {
   if (bias || inF == 0) broadcastBias(bias, out, rows, outF);
   if (inF > 0) sgemm(false, true, rows, outF, inF, 1.0f, x, inF, w, inF, bias ? 1.0f : 0.0f, out, outF);
-  if (gelu) geluRows(out, out, rows * outF);
+  if (gelu) geluInPlace(out, rows * outF);
   if (residual) addResidual(residual, out, rows * outF);
 }
 
