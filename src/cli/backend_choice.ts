@@ -6,11 +6,11 @@ export const BACKEND_NAMES = ['cpu', 'reference'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /**
- * The backend by name. The cpu backend's GEMM precision comes from ITPN_PRECISION (float32 | bf16), which the CLI's
- * global --precision option sets, so child processes (the bench's own side) inherit it.
+ * The backend by name. The cpu backend's GEMM precision defaults to ITPN_PRECISION (float32 | bf16), which the CLI's
+ * global --precision option sets, so child processes (the bench's own side) inherit it. Shape-only helpers pass
+ * 'float32' explicitly.
  */
-export function createBackend(name: string, threads?: number): Backend {
-  const precision = process.env.ITPN_PRECISION;
+export function createBackend(name: string, threads?: number, precision: string | undefined = process.env.ITPN_PRECISION): Backend {
   switch (name) {
     case 'reference':
       if (precision && precision !== 'float32') throw new Error(`--precision ${precision} needs the cpu backend`);

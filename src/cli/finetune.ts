@@ -52,7 +52,7 @@ export function writeStdout(lines: string[]): Promise<void> {
 
 /** The classifier's parameters with their layer id, lr scale and weight decay; needs no data and no weights. */
 async function printParamGroups(o: FinetuneCliOptions): Promise<number> {
-  const backend = createBackend('reference');
+  const backend = createBackend('reference', undefined, 'float32');
   const cfg = classifierConfig({ arch: o.arch, imgSize: o.imgSize, numClasses: o.numClasses, dropPath: o.dropPath }, null);
   const { model } = createClassifier({ backend, rng: new Rng(0), shapeOnly: true }, cfg, null);
   const rows = layerDecayTable(model.namedParameters(), { mlpDepth1: cfg.mlp_depth1, mlpDepth2: cfg.mlp_depth2, depth: cfg.depth },

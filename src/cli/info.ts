@@ -32,7 +32,7 @@ export function infoCommand(name: string, opts: InfoOptions): number {
   if (opts.numClasses) overrides.num_classes = opts.numClasses;
   if (opts.teacherDim) overrides.teacher_dim = opts.teacherDim;
   const cfg = taskConfig(arch, task, overrides);
-  const model = buildModel({ backend: createBackend('reference'), rng: new Rng(0), shapeOnly: true }, cfg, task);
+  const model = buildModel({ backend: createBackend('reference', undefined, 'float32'), rng: new Rng(0), shapeOnly: true }, cfg, task);
   const tensors = model.namedTensors();
   const params = model.parameterCount();
   const gmacs = forwardMacs(cfg, task) / 1e9;

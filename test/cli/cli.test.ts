@@ -84,3 +84,18 @@ test('itpn parity /nonexistent exits non-zero and names the path', () => {
   assert.notEqual(r.status, 0, show(r));
   assert.match(r.stdout + r.stderr, /\/nonexistent/);
 });
+
+test('--precision: bf16 reaches the bench child and the parity bound; a bad value is refused', () => {
+  const bench = itpn('bench', 'train', '--arch', 'itpn_tiny', '--img-size', '32', '--batch', '2', '--steps', '1', '--warmup', '0', '--no-torch', '--json', '--precision', 'bf16');
+  assert.equal(bench.status, 0, show(bench));
+  assert.equal(JSON.parse(bench.stdout.trim().split('\n').pop()!).itpn.precision, 'bf16');
+  const parity = itpn('--precision', 'bf16', 'parity', 'test/fixtures/classify');
+  assert.equal(parity.status, 0, show(parity));
+  assert.match(parity.stdout, /tolerance 0\.01/);
+  const bad = itpn('--precision', 'fp16', 'info', 'itpn_tiny');
+  assert.notEqual(bad.status, 0, show(bad));
+  assert.match(bad.stderr, /--precision must be float32 or bf16, got "fp16"/);
+  const ref = itpn('--precision', 'bf16', 'parity', 'test/fixtures/classify', '--backend', 'reference');
+  assert.notEqual(ref.status, 0, show(ref));
+  assert.match(ref.stdout + ref.stderr, /needs the cpu backend/);
+});

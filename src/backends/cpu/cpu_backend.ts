@@ -1,5 +1,5 @@
 // The native CPU backend: the reference backend's host storage (typed arrays in a HostPool) with float32 kernels
-// running in the C++ addon (OpenBLAS sgemm, OpenMP loops). Every other dtype (float64 gradient checks, int32
+// running in the C++ addon (oneDNN or OpenBLAS GEMMs, OpenMP loops). Every other dtype (float64 gradient checks, int32
 // index tensors) and `cast` go to the reference kernels, which read the same storage, so nothing is copied.
 import type { AdamWAttrs, AttentionAttrs, Backend, BinaryOp, GatherAttrs, Kernels, LinearOptions, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { dtypeOfArray } from '../../engine/dtype';
