@@ -11,7 +11,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "attention_block.h"
@@ -53,17 +52,6 @@ static void forBlocks(const AttnDims& d, Fn fn) {
 
 static bool useAvx512(int64_t D) { return simdLevel() >= 2 && D % 16 == 0 && D <= 128; }
 
-/** Softmax of one row in place (degenerate rows, all -inf or non-finite, take the scalar definition). */
-void attentionSoftmaxRow(float* row, int64_t n) {
-  const float m = rowMaxAny(row, n);
-  if (m == -std::numeric_limits<float>::infinity() || m != m || m == std::numeric_limits<float>::infinity()) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += std::exp(static_cast<double>(row[i]) - m);
-    for (int64_t i = 0; i < n; i++) row[i] = static_cast<float>(std::exp(static_cast<double>(row[i]) - m) / s);
-    return;
-  }
-  softmaxRowFinite(row, row, n, m);
-}
 
 // attention(qkv, bias|null, out, probs|null, B, N, H, D, scale, biasBatch): without probs (inference) each block's
 // probabilities live in per-thread scratch, so they never leave the cache.
@@ -104,7 +92,7 @@ static void Attention(const Napi::CallbackInfo& info) {
       beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, d.scale, q, ld3, k, ld3, beta, P, n);
-    for (int64_t i = 0; i < N; i++) attentionSoftmaxRow(P + i * N, N);
+    for (int64_t i = 0; i < N; i++) softmaxRowAny(P + i * N, P + i * N, N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, P, n, v, ld3, 0.0f,
                 out.p + b * N * C + h * d.D, ld);
   });

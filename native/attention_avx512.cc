@@ -73,7 +73,7 @@ inline __mmask16 tailMask(int64_t j, int64_t n) {
 
 /**
  * p = softmax(scale·s + b) for one row of n logits s (b optional). Rows whose maximum is not finite (fully masked,
- * overflow) take the scalar definition in attentionSoftmaxRow. The scaled logits are recomputed (one FMA) rather
+ * overflow) take the scalar definition in softmaxRowAny. The scaled logits are recomputed (one FMA) rather
  * than stored between the max and exp passes, and vector registers hold the running max and sum (an OpenMP simd
  * reduction kept them on the stack, a store-forwarding stall per row).
  */
@@ -94,7 +94,7 @@ inline void softmaxScaledRow(const float* s, const float* b, float scale, float*
       const __mmask16 k = tailMask(j, n);
       _mm512_mask_storeu_ps(p + j, k, logits(j, k));
     }
-    attentionSoftmaxRow(p, n);
+    softmaxRowAny(p, p, n);
     return;
   }
   const __m512 vm = _mm512_set1_ps(m);

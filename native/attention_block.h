@@ -39,8 +39,6 @@ inline int64_t attentionScratch(int64_t N, int64_t D) {
   return (D + 6) * np + 3 * N * D;
 }
 
-/** Softmax of one row in place (attention.cc). */
-void attentionSoftmaxRow(float* row, int64_t n);
 
 void attentionBlockForwardAvx512(const AttnBlock& k, float* scratch);
 void attentionBlockBackwardAvx512(const AttnBlockGrad& k, float* scratch);

@@ -10,16 +10,22 @@ namespace itpn {
 
 constexpr int64_t kTile = 512;  // inner elements per accumulator tile (4 KiB of doubles, stays in L1)
 
-template <class Acc, class Combine>
-static void reduceTiles(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, Acc init, Combine comb) {
+/** Calls tile(o, i0, w) for every outer index and every kTile-wide column block [i0, i0 + w), in parallel. */
+template <class Tile>
+static void forEachTile(int64_t outer, int64_t r, int64_t inner, Tile tile) {
   const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
   const int64_t tiles = outer * tilesPerOuter;
   const int nt = threadsFor(outer * r * inner);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t t = 0; t < tiles; t++) {
-    const int64_t o = t / tilesPerOuter;
     const int64_t i0 = (t % tilesPerOuter) * kTile;
-    const int64_t w = inner - i0 < kTile ? inner - i0 : kTile;
+    tile(t / tilesPerOuter, i0, inner - i0 < kTile ? inner - i0 : kTile);
+  }
+}
+
+template <class Acc, class Combine>
+static void reduceTiles(const float* x, float* y, int64_t outer, int64_t r, int64_t inner, Acc init, Combine comb) {
+  forEachTile(outer, r, inner, [&](int64_t o, int64_t i0, int64_t w) {
     Acc acc[kTile];
     for (int64_t i = 0; i < w; i++) acc[i] = init;
     const float* base = x + o * r * inner + i0;
@@ -30,7 +36,7 @@ static void reduceTiles(const float* x, float* y, int64_t outer, int64_t r, int6
     }
     float* dst = y + o * inner + i0;
     for (int64_t i = 0; i < w; i++) dst[i] = static_cast<float>(acc[i]);
-  }
+  });
 }
 
 static inline float maxf(float m, float v) { return (v > m || v != v) && m == m ? v : m; }
@@ -149,14 +155,7 @@ static void Argmax(const Napi::CallbackInfo& info) {
   if (out.n == 0) return;
   const float* xp = x.p;
   int32_t* yp = out.p;
-  const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
-  const int64_t tiles = outer * tilesPerOuter;
-  const int nt = threadsFor(outer * r * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t t = 0; t < tiles; t++) {
-    const int64_t o = t / tilesPerOuter;
-    const int64_t i0 = (t % tilesPerOuter) * kTile;
-    const int64_t w = inner - i0 < kTile ? inner - i0 : kTile;
+  forEachTile(outer, r, inner, [&](int64_t o, int64_t i0, int64_t w) {
     float best[kTile];
     int32_t arg[kTile];
     const float* base = xp + o * r * inner + i0;
@@ -172,7 +171,7 @@ static void Argmax(const Napi::CallbackInfo& info) {
     }
     int32_t* dst = yp + o * inner + i0;
     for (int64_t i = 0; i < w; i++) dst[i] = arg[i];
-  }
+  });
 }
 
 void registerReduce(Napi::Env env, Napi::Object exports) {

@@ -17,6 +17,8 @@ void geluBackwardRows(const float* x, const float* dy, float* dx, float* y, int6
 void erfRows(const float* x, float* y, int64_t n);
 void sigmoidRows(const float* x, float* y, int64_t n);
 void softmaxRowFinite(const float* x, float* y, int64_t n, float m);
+/** Softmax of any row (softmax.cc): the vector path when the maximum is finite, else the scalar definition; y may be x. */
+void softmaxRowAny(const float* x, float* y, int64_t n);
 void logSoftmaxRowFinite(const float* x, float* y, int64_t n, float m);
 void logSoftmaxBackwardRowAny(const float* y, const float* dy, float* dx, int64_t n);
 float rowMaxAny(const float* x, int64_t n);

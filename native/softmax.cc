@@ -22,100 +22,88 @@ static void forEachRow(int64_t rows, int64_t cols, RowFn fn) {
   for (int64_t r = 0; r < rows; r++) fn(r);
 }
 
-struct RowArgs {
-  int64_t rows, cols;
-};
+/** True for rows whose maximum is -inf (fully masked), +inf or NaN: they take the scalar definition in double. */
+static bool degenerateMax(float m) {
+  return m == -std::numeric_limits<float>::infinity() || m != m || m == std::numeric_limits<float>::infinity();
+}
 
-static RowArgs parseRows(const Napi::CallbackInfo& info, size_t first, std::initializer_list<int64_t> sizes,
-                         const char* name) {
-  RowArgs a;
-  a.rows = argNonNeg(info, first, "rows");
-  a.cols = argNonNeg(info, first + 1, "cols");
-  for (int64_t s : sizes) {
-    check(s == a.rows * a.cols, info.Env(), (std::string(name) + ": operand size is not rows*cols").c_str());
+/** Σ exp(x_i − m) in double, the scalar definition's normaliser. */
+static double expSumD(const float* x, int64_t n, float m) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; i++) s += std::exp(static_cast<double>(x[i]) - m);
+  return s;
+}
+
+void softmaxRowAny(const float* x, float* y, int64_t n) {
+  const float m = rowMaxAny(x, n);
+  if (!degenerateMax(m)) {
+    softmaxRowFinite(x, y, n, m);
+    return;
   }
-  return a;
+  const double s = expSumD(x, n, m);
+  for (int64_t i = 0; i < n; i++) y[i] = static_cast<float>(std::exp(static_cast<double>(x[i]) - m) / s);
+}
+
+static void logSoftmaxRowAny(const float* x, float* y, int64_t n) {
+  const float m = rowMaxAny(x, n);
+  if (!degenerateMax(m)) {
+    logSoftmaxRowFinite(x, y, n, m);
+    return;
+  }
+  const double ls = std::log(expSumD(x, n, m));
+  for (int64_t i = 0; i < n; i++) y[i] = static_cast<float>(static_cast<double>(x[i]) - m - ls);
+}
+
+/** dx = y ⊙ (dy − Σ dy⊙y); the subtraction in double: for peaked rows dy_i − Σ dy⊙y cancels heavily. */
+static void softmaxBackwardRow(const float* y, const float* dy, float* dx, int64_t n) {
+  const double dot = rowDot(dy, y, n);
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) dx[i] = static_cast<float>(static_cast<double>(y[i]) * (static_cast<double>(dy[i]) - dot));
+}
+
+/** Validates (rows, cols) at info[first] against the operands' sizes. */
+static int64_t parseCols(const Napi::CallbackInfo& info, size_t first, std::initializer_list<int64_t> sizes, const char* name,
+                         int64_t& rows) {
+  rows = argNonNeg(info, first, "rows");
+  const int64_t cols = argNonNeg(info, first + 1, "cols");
+  for (int64_t s : sizes) {
+    check(s == rows * cols, info.Env(), (std::string(name) + ": operand size is not rows*cols").c_str());
+  }
+  return cols;
+}
+
+/** (x, out, rows, cols): out row r = rowFn(x row r), rows in parallel. */
+template <class RowFn>
+static void mapRows(const Napi::CallbackInfo& info, const char* name, RowFn rowFn) {
+  const F32 x = argF32(info, 0, "x"), out = argF32(info, 1, "out");
+  int64_t rows;
+  const int64_t cols = parseCols(info, 2, {x.n, out.n}, name, rows);
+  if (cols == 0) return;
+  forEachRow(rows, cols, [&](int64_t r) { rowFn(x.p + r * cols, out.p + r * cols, cols); });
+}
+
+/** (y, dy, dx, rows, cols): dx row r = rowFn(y row r, dy row r), rows in parallel. */
+template <class RowFn>
+static void mapRowsBackward(const Napi::CallbackInfo& info, const char* name, RowFn rowFn) {
+  const F32 y = argF32(info, 0, "y"), dy = argF32(info, 1, "dy"), dx = argF32(info, 2, "dx");
+  int64_t rows;
+  const int64_t cols = parseCols(info, 3, {y.n, dy.n, dx.n}, name, rows);
+  if (cols == 0) return;
+  forEachRow(rows, cols, [&](int64_t r) { rowFn(y.p + r * cols, dy.p + r * cols, dx.p + r * cols, cols); });
 }
 
 // softmax(x, out, rows, cols)
-static void Softmax(const Napi::CallbackInfo& info) {
-  const F32 x = argF32(info, 0, "x");
-  const F32 out = argF32(info, 1, "out");
-  const RowArgs a = parseRows(info, 2, {x.n, out.n}, "softmax");
-  const int64_t cols = a.cols;
-  if (cols == 0) return;
-  forEachRow(a.rows, cols, [&](int64_t r) {
-    const float* xr = x.p + r * cols;
-    float* yr = out.p + r * cols;
-    const float m = rowMaxAny(xr, cols);
-    if (m == -std::numeric_limits<float>::infinity() || m != m || m == std::numeric_limits<float>::infinity()) {
-      // Degenerate rows (all -inf, NaN or +inf): fall back to the scalar definition.
-      double s = 0.0;
-      for (int64_t i = 0; i < cols; i++) s += std::exp(static_cast<double>(xr[i]) - m);
-      for (int64_t i = 0; i < cols; i++) yr[i] = static_cast<float>(std::exp(static_cast<double>(xr[i]) - m) / s);
-      return;
-    }
-    softmaxRowFinite(xr, yr, cols, m);
-  });
-}
+static void Softmax(const Napi::CallbackInfo& info) { mapRows(info, "softmax", softmaxRowAny); }
 
 // softmaxBackward(y, dy, dx, rows, cols): dx = y ⊙ (dy − Σ dy⊙y)
-static void SoftmaxBackward(const Napi::CallbackInfo& info) {
-  const F32 y = argF32(info, 0, "y");
-  const F32 dy = argF32(info, 1, "dy");
-  const F32 dx = argF32(info, 2, "dx");
-  const RowArgs a = parseRows(info, 3, {y.n, dy.n, dx.n}, "softmaxBackward");
-  const int64_t cols = a.cols;
-  if (cols == 0) return;
-  forEachRow(a.rows, cols, [&](int64_t r) {
-    const float* yr = y.p + r * cols;
-    const float* gr = dy.p + r * cols;
-    float* dr = dx.p + r * cols;
-    // The subtraction runs in double: for peaked rows dy_i − Σ dy⊙y cancels heavily.
-    const double dot = rowDot(gr, yr, cols);
-#pragma omp simd
-    for (int64_t i = 0; i < cols; i++) {
-      dr[i] = static_cast<float>(static_cast<double>(yr[i]) * (static_cast<double>(gr[i]) - dot));
-    }
-  });
-}
+static void SoftmaxBackward(const Napi::CallbackInfo& info) { mapRowsBackward(info, "softmaxBackward", softmaxBackwardRow); }
 
 // logSoftmax(x, out, rows, cols): out = x − max − log Σ exp(x − max)
-static void LogSoftmax(const Napi::CallbackInfo& info) {
-  const F32 x = argF32(info, 0, "x");
-  const F32 out = argF32(info, 1, "out");
-  const RowArgs a = parseRows(info, 2, {x.n, out.n}, "logSoftmax");
-  const int64_t cols = a.cols;
-  if (cols == 0) return;
-  forEachRow(a.rows, cols, [&](int64_t r) {
-    const float* xr = x.p + r * cols;
-    float* yr = out.p + r * cols;
-    const float m = rowMaxAny(xr, cols);
-    if (m == -std::numeric_limits<float>::infinity() || m != m || m == std::numeric_limits<float>::infinity()) {
-      double s = 0.0;
-      for (int64_t i = 0; i < cols; i++) s += std::exp(static_cast<double>(xr[i]) - m);
-      const double ls = std::log(s);
-      for (int64_t i = 0; i < cols; i++) yr[i] = static_cast<float>(static_cast<double>(xr[i]) - m - ls);
-      return;
-    }
-    logSoftmaxRowFinite(xr, yr, cols, m);
-  });
-}
+static void LogSoftmax(const Napi::CallbackInfo& info) { mapRows(info, "logSoftmax", logSoftmaxRowAny); }
 
 // logSoftmaxBackward(y, dy, dx, rows, cols): dx = dy − exp(y)·Σ dy
 static void LogSoftmaxBackward(const Napi::CallbackInfo& info) {
-  const F32 y = argF32(info, 0, "y");
-  const F32 dy = argF32(info, 1, "dy");
-  const F32 dx = argF32(info, 2, "dx");
-  const RowArgs a = parseRows(info, 3, {y.n, dy.n, dx.n}, "logSoftmaxBackward");
-  const int64_t cols = a.cols;
-  if (cols == 0) return;
-  forEachRow(a.rows, cols, [&](int64_t r) {
-    const float* yr = y.p + r * cols;
-    const float* gr = dy.p + r * cols;
-    float* dr = dx.p + r * cols;
-    logSoftmaxBackwardRowAny(yr, gr, dr, cols);
-  });
+  mapRowsBackward(info, "logSoftmaxBackward", logSoftmaxBackwardRowAny);
 }
 
 void registerSoftmax(Napi::Env env, Napi::Object exports) {

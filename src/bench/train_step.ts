@@ -96,7 +96,6 @@ export interface BenchJobResult extends StepTiming {
   profile?: string;
 }
 
-
 export function runBenchJob(job: BenchJob): BenchJobResult {
   let backend = createBackend(job.backend, job.threads);
   const prof = job.profile ? profileBackend(backend, job.profile === 'cpu' ? cpuMs : undefined) : null;
