@@ -2,6 +2,7 @@
 #include "onednn_matmul.h"
 
 #include <dnnl.hpp>
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -63,13 +64,35 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   return *cache.emplace(key, std::move(p)).first->second;
 }
 
-/** n floats rounded to bfloat16 into dst, split across the threads. */
+/**
+ * n floats rounded to bfloat16 into dst, split across the threads. This conversion is ~15% of a bf16 training step
+ * (every GEMM operand, activations and gradients included, is converted on each use), so AVX512-BF16's conversion
+ * instruction is used where the CPU has it (it also flushes float32 subnormals to zero).
+ */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
+/** float → bfloat16 with AVX512-BF16's round-to-nearest-even conversion, 32 values per instruction. */
+static void toBf16Avx512Bf16(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(reinterpret_cast<__m512i*>(y + i), reinterpret_cast<__m512i>(v));
+  }
+  if (i < n) toBf16Rows(x + i, y + i, n - i);
+}
+#pragma GCC pop_options
+
+static const bool kHasBf16Convert = [] { __builtin_cpu_init(); return __builtin_cpu_supports("avx512bf16"); }();
+
 void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
   if (static_cast<int64_t>(dst.size()) < n) dst.resize(static_cast<size_t>(n));
   uint16_t* out = dst.data();
   const int64_t chunk = 1 << 16;
 #pragma omp parallel for schedule(static) if (n > chunk)
-  for (int64_t i = 0; i < n; i += chunk) toBf16Rows(src + i, out + i, std::min(chunk, n - i));
+  for (int64_t i = 0; i < n; i += chunk) {
+    if (kHasBf16Convert) toBf16Avx512Bf16(src + i, out + i, std::min(chunk, n - i));
+    else toBf16Rows(src + i, out + i, std::min(chunk, n - i));
+  }
 }
 
 }  // namespace
