@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Backend } from '../engine/backend';
 import { benchGemm, benchOps } from '../bench/ops_bench';
 import { loadNative, packageRoot } from '../backends/cpu/binding';
 import { createBackend } from './backend_choice';
@@ -23,14 +24,17 @@ function torchOps(o: BenchKernelOptions, threads: number): Record<string, number
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-/** On the cpu backend, the same GEMMs on the other linked library (OpenBLAS when oneDNN is in use, and vice versa). */
-function otherLibraryGemm(o: BenchKernelOptions, threads: number): { library: string; gflops: number[] } | null {
-  if (o.backend !== 'cpu') return null;
+/**
+ * On the cpu backend in float32, the same GEMMs on the other linked library (OpenBLAS when oneDNN is in use, and vice
+ * versa); bf16 exists only on oneDNN.
+ */
+function otherLibraryGemm(o: BenchKernelOptions, backend: Backend): { library: string; gflops: number[] } | null {
+  if (o.backend !== 'cpu' || (process.env.ITPN_PRECISION ?? 'float32') !== 'float32') return null;
   const native = loadNative(), current = native.getGemmLibrary();
   const other = current === 'onednn' ? 'openblas' : 'onednn';
   native.setGemmLibrary(other);
   try {
-    return { library: other, gflops: benchGemm(createBackend(o.backend, threads), o.quick ? 200 : 1000).map((g) => g.gflops) };
+    return { library: other, gflops: benchGemm(backend, o.quick ? 200 : 1000).map((g) => g.gflops) };
   } finally {
     native.setGemmLibrary(current);
   }
@@ -39,17 +43,20 @@ function otherLibraryGemm(o: BenchKernelOptions, threads: number): { library: st
 export function benchGemmCommand(o: BenchKernelOptions): number {
   const threads = o.threads ?? os.availableParallelism();
   const library = o.backend === 'cpu' ? loadNative().getGemmLibrary() : null;
-  const ours = benchGemm(createBackend(o.backend, threads), o.quick ? 200 : 1000);
-  const other = otherLibraryGemm(o, threads);
+  const backend = createBackend(o.backend, threads);
+  const ours = benchGemm(backend, o.quick ? 200 : 1000);
+  const other = otherLibraryGemm(o, backend);
   const torch = torchOps(o, threads);
   const rows = ours.map((g, i) => {
     const tms = (torch as Record<string, number>)[`${g.name}_ms`];
     return { ...g, library, ...(other ? { [`gflops_${other.library}`]: other.gflops[i] } : {}),
       torch_ms: tms ?? null, torch_gflops: tms ? (2 * g.m * g.n * g.k) / tms / 1e6 : null, ratio: tms ? tms / g.ms : null };
   });
-  if (o.json) console.log(JSON.stringify({ backend: o.backend, threads, cpu: os.cpus()[0]?.model, gemm: rows, torch_error: 'error' in torch ? torch.error : undefined }));
+  if (o.json) console.log(JSON.stringify({ backend: o.backend, precision: process.env.ITPN_PRECISION ?? 'float32', threads, cpu: os.cpus()[0]?.model, gemm: rows, torch_error: 'error' in torch ? torch.error : undefined }));
   else {
-    console.log(`GEMM on ${o.backend}${library ? ` (${library}; set ITPN_GEMM to choose)` : ''}, ${threads} threads, ${os.cpus()[0]?.model}`);
+    const precision = process.env.ITPN_PRECISION ?? 'float32';
+    console.log(`GEMM on ${o.backend}${library ? ` (${library}, ${precision}; set ITPN_GEMM to choose)` : ''}, ${threads} threads, ${os.cpus()[0]?.model}` +
+      (precision !== 'float32' && o.torch ? ' (PyTorch side: float32)' : ''));
     rows.forEach((r, i) => console.log(`  ${r.name.padEnd(12)} ${r.m}×${r.n}×${r.k}  ${r.gflops.toFixed(1)} GFLOP/s (${r.ms.toFixed(2)} ms)` +
       (other ? `   ${other.library} ${other.gflops[i].toFixed(1)} GFLOP/s` : '') +
       (r.torch_gflops ? `   PyTorch ${r.torch_gflops.toFixed(1)} GFLOP/s  ratio ${r.ratio!.toFixed(2)}×` : '')));
