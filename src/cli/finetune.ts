@@ -26,6 +26,7 @@ export async function finetuneCommand(o: FinetuneCliOptions): Promise<number> {
     randAug: o.aa === 'none' ? null : o.aa,
   };
   const backend = createBackend(o.backend, o.threads);
+  if (process.env.ITPN_PRECISION === 'bf16') console.log('GEMM precision bf16: GEMM inputs rounded to bfloat16, float32 accumulation and weights');
   const s = await finetune(backend, opts);
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   if (s.stopped) {

@@ -78,6 +78,7 @@ export function resolvePretrainOptions(o: PretrainCliOptions): PretrainOptions {
 export async function pretrainCommand(o: PretrainCliOptions): Promise<number> {
   const opts = resolvePretrainOptions(o);
   const backend = createBackend(o.backend, o.threads);
+  if (process.env.ITPN_PRECISION === 'bf16') console.log('GEMM precision bf16: GEMM inputs rounded to bfloat16, float32 accumulation and weights');
   const summary = await pretrain(backend, opts);
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   console.log(`\ndone: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s`);
