@@ -55,49 +55,36 @@ static void binaryKernel(const float* a, const std::vector<int64_t>& as, const f
   const int64_t sa = as[rank - 1], sb = bs[rank - 1];
   if (rank == 1) {
     // One long row: split it across threads.
-    const int nt = threadsFor(total);
-    if (nt <= 1) { row<Op>(a, sa, b, sb, y, total); return; }
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      const int64_t chunk = (total + T - 1) / T;
-      const int64_t lo = t * chunk, hi = lo + chunk < total ? lo + chunk : total;
-      if (lo < hi) row<Op>(a + lo * sa, sa, b + lo * sb, sb, y + lo, hi - lo);
-    }
+    parallelChunks(total, threadsFor(total), 1, [&](int, int64_t lo, int64_t hi) {
+      row<Op>(a + lo * sa, sa, b + lo * sb, sb, y + lo, hi - lo);
+    });
     return;
   }
   const int64_t rows = total / inner;
-  const int nt = threadsFor(total);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (rows + T - 1) / T;
-    const int64_t lo = t * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
-    if (lo < hi) {
-      // Decompose the first row index into an outer multi-index, then step it like an odometer.
-      int64_t idx[kMaxRank];
-      int64_t offA = 0, offB = 0, rem = lo;
+  parallelChunks(rows, threadsFor(total), 1, [&](int, int64_t lo, int64_t hi) {
+    // Decompose the first row index into an outer multi-index, then step it like an odometer.
+    int64_t idx[kMaxRank];
+    int64_t offA = 0, offB = 0, rem = lo;
+    for (int d = rank - 2; d >= 0; d--) {
+      idx[d] = rem % shape[d];
+      rem /= shape[d];
+      offA += idx[d] * as[d];
+      offB += idx[d] * bs[d];
+    }
+    for (int64_t r = lo; r < hi; r++) {
+      row<Op>(a + offA, sa, b + offB, sb, y + r * inner, inner);
       for (int d = rank - 2; d >= 0; d--) {
-        idx[d] = rem % shape[d];
-        rem /= shape[d];
-        offA += idx[d] * as[d];
-        offB += idx[d] * bs[d];
-      }
-      for (int64_t r = lo; r < hi; r++) {
-        row<Op>(a + offA, sa, b + offB, sb, y + r * inner, inner);
-        for (int d = rank - 2; d >= 0; d--) {
-          if (++idx[d] < shape[d]) {
-            offA += as[d];
-            offB += bs[d];
-            break;
-          }
-          idx[d] = 0;
-          offA -= (shape[d] - 1) * as[d];
-          offB -= (shape[d] - 1) * bs[d];
+        if (++idx[d] < shape[d]) {
+          offA += as[d];
+          offB += bs[d];
+          break;
         }
+        idx[d] = 0;
+        offA -= (shape[d] - 1) * as[d];
+        offB -= (shape[d] - 1) * bs[d];
       }
     }
-  }
+  });
 }
 
 // binary(op, a, aStrides, b, bStrides, out, shape)

@@ -25,6 +25,27 @@ inline int threadsFor(int64_t work) {
   return static_cast<int>(byWork < maxT ? (byWork < 1 ? 1 : byWork) : maxT);
 }
 
+/**
+ * Splits [0, n) into one contiguous share per thread of an nt-thread team (shares rounded up to multiples of `align`,
+ * so vector kernels keep whole vectors) and calls fn(t, lo, hi) for every non-empty share; with nt ≤ 1 it calls
+ * fn(0, 0, n) on the calling thread without opening a parallel region.
+ */
+template <class Fn>
+inline void parallelChunks(int64_t n, int nt, int64_t align, Fn fn) {
+  if (n <= 0) return;
+  if (nt <= 1) {
+    fn(0, int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t chunk = ((n + T - 1) / T + align - 1) / align * align;
+    const int64_t lo = t * chunk < n ? t * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+    if (lo < hi) fn(t, lo, hi);
+  }
+}
+
 [[noreturn]] inline void fail(const Napi::Env& env, const std::string& msg) {
   throw Napi::Error::New(env, "itpn_cpu: " + msg);
 }

@@ -38,18 +38,7 @@ static void runUnary(const float* x, float* y, int64_t n, F f) {
 
 /** Splits [0, n) into per-thread chunks (multiples of 16 elements) for an ISA-dispatched row kernel. */
 static void runRows(void (*fn)(const float*, float*, int64_t), const float* x, float* y, int64_t n) {
-  const int nt = threadsFor(n);
-  if (nt <= 1) {
-    fn(x, y, n);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
-    const int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
-    if (lo < hi) fn(x + lo, y + lo, hi - lo);
-  }
+  parallelChunks(n, threadsFor(n), 16, [&](int, int64_t lo, int64_t hi) { fn(x + lo, y + lo, hi - lo); });
 }
 
 static void unaryKernel(int op, const float* x, float* y, int64_t n) {
@@ -116,19 +105,9 @@ static void GeluBackward(const Napi::CallbackInfo& info) {
   const F32 dx = argF32(info, 2, "dx");
   const F32 y = argF32Opt(info, 3, "y");
   check(x.n == dy.n && x.n == dx.n && (!y.p || y.n == x.n), info.Env(), "geluBackward: x, dy, dx and y sizes differ");
-  const int64_t n = x.n;
-  const int nt = threadsFor(n);
-  if (nt <= 1) {
-    geluBackwardRows(x.p, dy.p, dx.p, y.p, n);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
-    const int64_t lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
-    if (lo < hi) geluBackwardRows(x.p + lo, dy.p + lo, dx.p + lo, y.p ? y.p + lo : nullptr, hi - lo);
-  }
+  parallelChunks(x.n, threadsFor(x.n), 16, [&](int, int64_t lo, int64_t hi) {
+    geluBackwardRows(x.p + lo, dy.p + lo, dx.p + lo, y.p ? y.p + lo : nullptr, hi - lo);
+  });
 }
 
 // fill(out, value)

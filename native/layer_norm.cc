@@ -24,19 +24,9 @@ static void LayerNorm(const Napi::CallbackInfo& info) {
   check(mean.n == rows && rstd.n == rows, env, "layerNorm: mean/rstd size is not rows");
   check(!w.p || w.n == cols, env, "layerNorm: weight size is not cols");
   check(!b.p || b.n == cols, env, "layerNorm: bias size is not cols");
-  if (rows == 0) return;
-  const int nt = threadsFor(rows * cols);
-  if (nt <= 1) {
-    layerNormRows(x.p, w.p, b.p, out.p, mean.p, rstd.p, 0, rows, cols, eps);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (rows + T - 1) / T;
-    const int64_t lo = t * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
-    if (lo < hi) layerNormRows(x.p, w.p, b.p, out.p, mean.p, rstd.p, lo, hi, cols, eps);
-  }
+  parallelChunks(rows, threadsFor(rows * cols), 1, [&](int, int64_t lo, int64_t hi) {
+    layerNormRows(x.p, w.p, b.p, out.p, mean.p, rstd.p, lo, hi, cols, eps);
+  });
 }
 
 // layerNormBackward(dy, x, weight|null, mean, rstd, dx, dweight|null, dbias|null, rows, cols)
@@ -62,15 +52,11 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
   // Per-thread double accumulators for dweight and dbias, reduced in thread order afterwards.
   std::vector<double> accW(wantDw ? static_cast<size_t>(nt) * cols : 0, 0.0);
   std::vector<double> accB(wantDb ? static_cast<size_t>(nt) * cols : 0, 0.0);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (rows + T - 1) / T;
-    const int64_t lo = t * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
+  parallelChunks(rows, nt, 1, [&](int t, int64_t lo, int64_t hi) {
     double* aw = wantDw ? accW.data() + static_cast<size_t>(t) * cols : nullptr;
     double* ab = wantDb ? accB.data() + static_cast<size_t>(t) * cols : nullptr;
-    if (lo < hi) layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols);
-  }
+    layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols);
+  });
   if (wantDw) {
     for (int64_t i = 0; i < cols; i++) {
       double s = 0.0;

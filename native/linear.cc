@@ -21,11 +21,9 @@ void broadcastBias(const float* bias, float* out, int64_t rows, int64_t outF) {
   }
 }
 
-/** GELU in place over n floats, in chunks split across the threads. */
+/** GELU in place over n floats, split across the threads. */
 void geluInPlace(float* out, int64_t n) {
-  const int64_t chunk = 1 << 14;
-#pragma omp parallel for num_threads(threadsFor(n)) schedule(static)
-  for (int64_t i = 0; i < n; i += chunk) geluRows(out + i, out + i, n - i < chunk ? n - i : chunk);
+  parallelChunks(n, threadsFor(n), 16, [&](int, int64_t lo, int64_t hi) { geluRows(out + lo, out + lo, hi - lo); });
 }
 
 /** out += residual. */

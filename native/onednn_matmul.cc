@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common.h"
 #include "simd.h"
 
 namespace itpn {
@@ -87,12 +88,10 @@ static const bool kHasBf16Convert = [] { __builtin_cpu_init(); return __builtin_
 void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
   if (static_cast<int64_t>(dst.size()) < n) dst.resize(static_cast<size_t>(n));
   uint16_t* out = dst.data();
-  const int64_t chunk = 1 << 16;
-#pragma omp parallel for schedule(static) if (n > chunk)
-  for (int64_t i = 0; i < n; i += chunk) {
-    if (kHasBf16Convert) toBf16Avx512Bf16(src + i, out + i, std::min(chunk, n - i));
-    else toBf16Rows(src + i, out + i, std::min(chunk, n - i));
-  }
+  parallelChunks(n, threadsFor(n), 32, [&](int, int64_t lo, int64_t hi) {
+    if (kHasBf16Convert) toBf16Avx512Bf16(src + lo, out + lo, hi - lo);
+    else toBf16Rows(src + lo, out + lo, hi - lo);
+  });
 }
 
 }  // namespace

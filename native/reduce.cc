@@ -71,13 +71,7 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
       for (int64_t o = 0; o < outer; o++) {
         std::vector<double> part(nt, 0.0);
         const float* row = x + o * r;
-#pragma omp parallel num_threads(nt)
-        {
-          const int t = omp_get_thread_num(), T = omp_get_num_threads();
-          const int64_t chunk = (r + T - 1) / T;
-          const int64_t lo = t * chunk, hi = lo + chunk < r ? lo + chunk : r;
-          if (lo < hi) part[t] = sumRow(row + lo, hi - lo);
-        }
+        parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) { part[t] = sumRow(row + lo, hi - lo); });
         double s = 0.0;
         for (double p : part) s += p;
         y[o] = static_cast<float>(s);
@@ -102,16 +96,10 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
   // Few tiles but a long reduction axis: every thread sums a slice of r into its own partial buffer.
   const int64_t oi = outer * inner;
   std::vector<double> part(static_cast<size_t>(nt) * oi, 0.0);
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (r + T - 1) / T;
-    const int64_t lo = t * chunk, hi = lo + chunk < r ? lo + chunk : r;
+  parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) {
     double* acc = part.data() + static_cast<size_t>(t) * oi;
-    for (int64_t o = 0; o < outer; o++) {
-      if (lo < hi) sumColumns(x + (o * r + lo) * inner, inner, hi - lo, inner, acc + o * inner);
-    }
-  }
+    for (int64_t o = 0; o < outer; o++) sumColumns(x + (o * r + lo) * inner, inner, hi - lo, inner, acc + o * inner);
+  });
   for (int64_t j = 0; j < oi; j++) {
     double s = 0.0;
     for (int t = 0; t < nt; t++) s += part[static_cast<size_t>(t) * oi + j];

@@ -101,14 +101,9 @@ static void StridedCopy(const Napi::CallbackInfo& info) {
   if (rows == 1) {
     if (si == 1) {
       // One long contiguous run: plain (threaded) memcpy.
-      const int nt = threadsFor(inner / 4);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-      {
-        const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t chunk = (inner + T - 1) / T;
-        const int64_t lo = t * chunk, hi = std::min(inner, lo + chunk);
-        if (lo < hi) std::memcpy(op + lo, sp + s.offset + lo, static_cast<size_t>(hi - lo) * sizeof(uint32_t));
-      }
+      parallelChunks(inner, threadsFor(inner / 4), 1, [&](int, int64_t lo, int64_t hi) {
+        std::memcpy(op + lo, sp + s.offset + lo, static_cast<size_t>(hi - lo) * sizeof(uint32_t));
+      });
       return;
     }
     const int nt = threadsFor(inner);
@@ -116,14 +111,9 @@ static void StridedCopy(const Napi::CallbackInfo& info) {
     for (int64_t i = 0; i < inner; i++) op[i] = sp[s.offset + i * si];
     return;
   }
-  const int nt = threadsFor(s.total);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (rows + T - 1) / T;
-    const int64_t lo = t * chunk, hi = std::min(rows, lo + chunk);
-    if (lo < hi) forRows(s.shape, s.viewStrides, s.offset, lo, hi, copyRow);
-  }
+  parallelChunks(rows, threadsFor(s.total), 1, [&](int, int64_t lo, int64_t hi) {
+    forRows(s.shape, s.viewStrides, s.offset, lo, hi, copyRow);
+  });
 }
 
 // stridedAccumulate(src, out, offset, strides, shape): out[offset + Σ idx·strides] += src (contiguous).
@@ -156,22 +146,14 @@ static void StridedAccumulate(const Napi::CallbackInfo& info) {
   const bool safe = injective(s.shape, s.viewStrides);
   const int nt = safe ? threadsFor(s.total) : 1;
   if (rows == 1) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      const int64_t chunk = (inner + T - 1) / T;
-      const int64_t lo = t * chunk, hi = std::min(inner, lo + chunk);
+    parallelChunks(inner, nt, 1, [&](int, int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; i++) op[s.offset + i * si] += sp[i];
-    }
+    });
     return;
   }
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const int64_t chunk = (rows + T - 1) / T;
-    const int64_t lo = t * chunk, hi = std::min(rows, lo + chunk);
-    if (lo < hi) forRows(s.shape, s.viewStrides, s.offset, lo, hi, accRow);
-  }
+  parallelChunks(rows, nt, 1, [&](int, int64_t lo, int64_t hi) {
+    forRows(s.shape, s.viewStrides, s.offset, lo, hi, accRow);
+  });
 }
 
 void registerStrided(Napi::Env env, Napi::Object exports) {
