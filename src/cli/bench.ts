@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BenchJob, BenchJobResult } from '../bench/train_step';
 import { packageRoot } from '../backends/cpu/binding';
+import { cliPrecision } from './backend_choice';
 
 export interface BenchTrainOptions {
   arch: string;
@@ -68,13 +69,13 @@ function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const profile = !env || env === '0' ? null : env === 'cpu' ? 'cpu' : 'wall';
   const ours = runOurs({ kind, arch: o.arch, imgSize: o.imgSize, batch: o.batch, steps: o.steps, warmup: o.warmup, backend: o.backend, threads, profile });
   // with --precision bf16 the peer runs under torch.autocast(bfloat16), the like-for-like comparison
-  const autocast = process.env.ITPN_PRECISION === 'bf16' ? ['--autocast-bf16'] : [];
+  const precision = cliPrecision();
+  const autocast = precision === 'bf16' ? ['--autocast-bf16'] : [];
   const torchRun = o.torch ? runTorch(o, threads, [...(kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []), ...autocast]) : { result: null, error: null };
   const torch = torchRun.result;
   const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
   // the addon reads ITPN_GEMM once, when it loads (native/gemm.cc); the child running our side inherits it
   const gemm = o.backend === 'cpu' ? (process.env.ITPN_GEMM === 'openblas' ? 'openblas' : 'onednn') : null;
-  const precision = process.env.ITPN_PRECISION ?? 'float32';
   const result = {
     bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
     itpn: { backend: o.backend, gemm, precision, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Backend } from '../engine/backend';
 import { benchGemm, benchOps } from '../bench/ops_bench';
 import { loadNative, packageRoot } from '../backends/cpu/binding';
-import { createBackend } from './backend_choice';
+import { cliPrecision, createBackend } from './backend_choice';
 
 export interface BenchKernelOptions {
   backend: string;
@@ -29,7 +29,7 @@ function torchOps(o: BenchKernelOptions, threads: number): Record<string, number
  * versa); bf16 exists only on oneDNN.
  */
 function otherLibraryGemm(o: BenchKernelOptions, backend: Backend): { library: string; gflops: number[] } | null {
-  if (o.backend !== 'cpu' || (process.env.ITPN_PRECISION ?? 'float32') !== 'float32') return null;
+  if (o.backend !== 'cpu' || cliPrecision() !== 'float32') return null;
   const native = loadNative(), current = native.getGemmLibrary();
   const other = current === 'onednn' ? 'openblas' : 'onednn';
   native.setGemmLibrary(other);
@@ -52,9 +52,9 @@ export function benchGemmCommand(o: BenchKernelOptions): number {
     return { ...g, library, ...(other ? { [`gflops_${other.library}`]: other.gflops[i] } : {}),
       torch_ms: tms ?? null, torch_gflops: tms ? (2 * g.m * g.n * g.k) / tms / 1e6 : null, ratio: tms ? tms / g.ms : null };
   });
-  if (o.json) console.log(JSON.stringify({ backend: o.backend, precision: process.env.ITPN_PRECISION ?? 'float32', threads, cpu: os.cpus()[0]?.model, gemm: rows, torch_error: 'error' in torch ? torch.error : undefined }));
+  if (o.json) console.log(JSON.stringify({ backend: o.backend, precision: cliPrecision(), threads, cpu: os.cpus()[0]?.model, gemm: rows, torch_error: 'error' in torch ? torch.error : undefined }));
   else {
-    const precision = process.env.ITPN_PRECISION ?? 'float32';
+    const precision = cliPrecision();
     console.log(`GEMM on ${o.backend}${library ? ` (${library}, ${precision}; set ITPN_GEMM to choose)` : ''}, ${threads} threads, ${os.cpus()[0]?.model}` +
       (precision !== 'float32' && o.torch ? ' (PyTorch side: float32)' : ''));
     rows.forEach((r, i) => console.log(`  ${r.name.padEnd(12)} ${r.m}×${r.n}×${r.k}  ${r.gflops.toFixed(1)} GFLOP/s (${r.ms.toFixed(2)} ms)` +

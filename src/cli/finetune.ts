@@ -5,7 +5,7 @@ import { Rng } from '../engine/random';
 import { classifierConfig, createClassifier, parseInit } from '../finetune/model';
 import { finetune, pct, type FinetuneOptions } from '../finetune/run';
 import { layerDecayTable } from '../optim/layer_decay';
-import { createBackend } from './backend_choice';
+import { createBackend, precisionNotice } from './backend_choice';
 
 export interface FinetuneCliOptions extends Omit<FinetuneOptions, 'init' | 'val' | 'randAug'> {
   from?: string;
@@ -26,7 +26,8 @@ export async function finetuneCommand(o: FinetuneCliOptions): Promise<number> {
     randAug: o.aa === 'none' ? null : o.aa,
   };
   const backend = createBackend(o.backend, o.threads);
-  if (process.env.ITPN_PRECISION === 'bf16') console.log('GEMM precision bf16: GEMM inputs rounded to bfloat16, float32 accumulation and weights');
+  const notice = precisionNotice();
+  if (notice) console.log(notice);
   const s = await finetune(backend, opts);
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   if (s.stopped) {

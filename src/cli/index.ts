@@ -11,6 +11,7 @@ import { featuresCommand } from './features';
 import { probeCommand } from './probe';
 import { benchInferCommand, benchTrainCommand } from './bench';
 import { benchGemmCommand, benchOpsCommand } from './bench_kernels';
+import { setCliPrecision } from './backend_choice';
 
 function run(fn: () => number | Promise<number>): void {
   Promise.resolve()
@@ -31,8 +32,11 @@ export function main(argv: string[]): void {
   program.hook('preAction', () => {
     const p = program.opts().precision as string | undefined;
     if (p === undefined) return;
-    if (p !== 'float32' && p !== 'bf16') program.error(`error: --precision must be float32 or bf16, got "${p}"`);
-    process.env.ITPN_PRECISION = p; // read by createBackend here and in the bench's child process
+    try {
+      setCliPrecision(p);
+    } catch (e) {
+      program.error(`error: ${(e as Error).message}`);
+    }
   });
 
   program.command('parity')

@@ -1,6 +1,6 @@
 // `itpn parity <fixture-dir>...`: checks the models against reference outputs and gradients of the official code.
 import { BF16_TOLERANCE, runParity, TOLERANCE, type ParityReport } from '../parity/run_parity';
-import { createBackend } from './backend_choice';
+import { cliPrecision, createBackend } from './backend_choice';
 
 export interface ParityOptions {
   backend: string;
@@ -11,7 +11,7 @@ export interface ParityOptions {
 export function parityCommand(dirs: string[], opts: ParityOptions): number {
   const backend = createBackend(opts.backend);
   // bf16 GEMM inputs carry ~3 significant digits: the issue's autocast bound instead of the fixtures' float32 one
-  const tolerance = process.env.ITPN_PRECISION === 'bf16' ? BF16_TOLERANCE : TOLERANCE;
+  const tolerance = cliPrecision() === 'bf16' ? BF16_TOLERANCE : TOLERANCE;
   const reports: ParityReport[] = [];
   let failed = 0;
   for (const dir of dirs) {

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { pretrain, type MFMOptions, type PretrainOptions, type PretrainVariant } from '../pretrain/run';
 import type { TeacherInput } from '../pretrain/teacher';
-import { createBackend } from './backend_choice';
+import { createBackend, precisionNotice } from './backend_choice';
 
 /** Default base lr per 256 images. Pixel: 10× the official 1.5e-4, since short small-batch runs want more. CLIP: the
  * official 1.5e-3 absolute at batch 2048 is blr 1.875e-4; the same 10× for short runs gives ~1.5e-3 (see README). */
@@ -78,7 +78,8 @@ export function resolvePretrainOptions(o: PretrainCliOptions): PretrainOptions {
 export async function pretrainCommand(o: PretrainCliOptions): Promise<number> {
   const opts = resolvePretrainOptions(o);
   const backend = createBackend(o.backend, o.threads);
-  if (process.env.ITPN_PRECISION === 'bf16') console.log('GEMM precision bf16: GEMM inputs rounded to bfloat16, float32 accumulation and weights');
+  const notice = precisionNotice();
+  if (notice) console.log(notice);
   const summary = await pretrain(backend, opts);
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   console.log(`\ndone: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s`);

@@ -39,6 +39,10 @@ export interface MatmulAttrs {
   offsetC?: number;
 }
 
+/** GEMM input precision a backend may offer: float32, or bf16 (inputs rounded to bfloat16, float32 accumulation). */
+export const GEMM_PRECISIONS = ['float32', 'bf16'] as const;
+export type GemmPrecision = (typeof GEMM_PRECISIONS)[number];
+
 export interface LinearOptions {
   /** Applied before the residual is added: the exact (erf) GELU, or none. */
   activation?: 'gelu' | null;

@@ -1,15 +1,12 @@
 // The native CPU backend: the reference backend's host storage (typed arrays in a HostPool) with float32 kernels
 // running in the C++ addon (oneDNN or OpenBLAS GEMMs, OpenMP loops). Every other dtype (float64 gradient checks, int32
 // index tensors) and `cast` go to the reference kernels, which read the same storage, so nothing is copied.
-import type { AdamWAttrs, AttentionAttrs, Backend, BinaryOp, GatherAttrs, Kernels, LinearOptions, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
+import { GEMM_PRECISIONS, type AdamWAttrs, type AttentionAttrs, type Backend, type BinaryOp, type GatherAttrs, type GemmPrecision, type Kernels,
+  type LinearOptions, type MatmulAttrs, type ReduceOp, type Storage, type UnaryOp } from '../../engine/backend';
 import { dtypeOfArray } from '../../engine/dtype';
 import { HostPool, host } from '../reference/host_storage';
 import { createReferenceBackend, referenceKernels } from '../reference/reference_backend';
 import { loadNative, type NativeCpu } from './binding';
-
-/** GEMM input precision: float32, or bf16 (inputs rounded to bfloat16, float32 accumulation; autocast-like). */
-export type GemmPrecision = 'float32' | 'bf16';
-export const GEMM_PRECISIONS: readonly GemmPrecision[] = ['float32', 'bf16'];
 
 export interface CpuBackendOptions {
   /** Threads for the addon's OpenMP loops and OpenBLAS (process-wide setting). Default: OpenMP's default. */
