@@ -11,13 +11,8 @@ import type { BenchJob, BenchJobResult } from '../bench/train_step';
 import { packageRoot } from '../backends/cpu/binding';
 import { cliPrecision } from './backend_choice';
 
-export interface BenchTrainOptions {
-  arch: string;
-  imgSize: number;
-  batch: number;
-  steps: number;
-  warmup: number;
-  backend: string;
+/** The bench job's fields as command-line options (threads optional), plus the PyTorch side and output format. */
+export interface BenchTrainOptions extends Omit<BenchJob, 'kind' | 'threads' | 'profile'> {
   threads?: number;
   python: string;
   torch: boolean;
