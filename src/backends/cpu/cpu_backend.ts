@@ -41,6 +41,23 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
     return d instanceof Float32Array || d instanceof Int32Array ? d : null;
   };
 
+  /** (x, out, rows, cols) row kernels: native on float32, else the reference kernel. */
+  type RowFn = (x: Storage, out: Storage, rows: number, cols: number) => void;
+  const rowKernel = (nat: (x: Float32Array, y: Float32Array, rows: number, cols: number) => void, fallback: RowFn): RowFn =>
+    (x, out, rows, cols) => {
+      const xs = f32(x), ys = f32(out);
+      if (xs && ys) nat(xs, ys, rows, cols);
+      else fallback(x, out, rows, cols);
+    };
+  /** (y, dy, dx, rows, cols) row kernels of the backward pass, likewise. */
+  type RowBackwardFn = (y: Storage, dy: Storage, dx: Storage, rows: number, cols: number) => void;
+  const rowBackwardKernel = (nat: (y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number) => void,
+    fallback: RowBackwardFn): RowBackwardFn => (y, dy, dx, rows, cols) => {
+    const ys = f32(y), gs = f32(dy), ds = f32(dx);
+    if (ys && gs && ds) nat(ys, gs, ds, rows, cols);
+    else fallback(y, dy, dx, rows, cols);
+  };
+
   const matmul = (a: Storage, b: Storage, out: Storage, t: MatmulAttrs): void => {
     const as = f32(a), bs = f32(b), cs = f32(out);
     if (as && bs && cs) {
@@ -132,29 +149,10 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       else ref.scatterAdd(src, idx, out, t);
     },
 
-    softmax(x: Storage, out: Storage, rows: number, cols: number): void {
-      const xs = f32(x), ys = f32(out);
-      if (xs && ys) native.softmax(xs, ys, rows, cols);
-      else ref.softmax(x, out, rows, cols);
-    },
-
-    softmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void {
-      const ys = f32(y), gs = f32(dy), ds = f32(dx);
-      if (ys && gs && ds) native.softmaxBackward(ys, gs, ds, rows, cols);
-      else ref.softmaxBackward(y, dy, dx, rows, cols);
-    },
-
-    logSoftmax(x: Storage, out: Storage, rows: number, cols: number): void {
-      const xs = f32(x), ys = f32(out);
-      if (xs && ys) native.logSoftmax(xs, ys, rows, cols);
-      else ref.logSoftmax(x, out, rows, cols);
-    },
-
-    logSoftmaxBackward(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number): void {
-      const ys = f32(y), gs = f32(dy), ds = f32(dx);
-      if (ys && gs && ds) native.logSoftmaxBackward(ys, gs, ds, rows, cols);
-      else ref.logSoftmaxBackward(y, dy, dx, rows, cols);
-    },
+    softmax: rowKernel(native.softmax, ref.softmax),
+    softmaxBackward: rowBackwardKernel(native.softmaxBackward, ref.softmaxBackward),
+    logSoftmax: rowKernel(native.logSoftmax, ref.logSoftmax),
+    logSoftmaxBackward: rowBackwardKernel(native.logSoftmaxBackward, ref.logSoftmaxBackward),
 
     layerNorm(x, weight, bias, out, mean, rstd, rows, cols, eps): void {
       const xs = f32(x), ys = f32(out), ms = f32(mean), rs = f32(rstd);
