@@ -120,7 +120,7 @@ static void Matmul(const Napi::CallbackInfo& info) {
     }
     return;
   }
-  const bool bf16 = gemmUsesBf16() && M * N * K >= kBf16MinMacs && alpha == 1.0f && beta == 0.0f;
+  const bool bf16 = bf16For(M * N * K) && alpha == 1.0f && beta == 0.0f;
   if (batch == 1 && (bf16 || preferPrimitive(transA, transB, M, N, K, alpha, beta))) {
     MatmulCall call;
     call.transA = transA, call.transB = transB, call.M = M, call.N = N, call.K = K;

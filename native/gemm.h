@@ -18,4 +18,7 @@ bool gemmUsesBf16();
 /** Products smaller than this many multiply-adds stay float32 in bf16 mode (conversion would cost more). */
 constexpr int64_t kBf16MinMacs = 64LL * 64 * 64;
 
+/** Whether a product of `macs` multiply-adds runs on bfloat16 inputs now. */
+inline bool bf16For(int64_t macs) { return gemmUsesBf16() && macs >= kBf16MinMacs; }
+
 }  // namespace itpn

@@ -71,7 +71,7 @@ void Linear(const Napi::CallbackInfo& info) {
     MatmulCall call;
     call.transB = true, call.M = rows, call.N = outF, call.K = inF;
     call.A = xp, call.B = w.p, call.bias = bias.p, call.residual = residual.p, call.C = op, call.gelu = gelu;
-    call.bf16 = gemmUsesBf16() && rows * outF * inF >= kBf16MinMacs;
+    call.bf16 = bf16For(rows * outF * inF);
     const char* err = onednnMatmul(call);
     if (err) fail(env, std::string("linear: oneDNN: ") + err);
   } else {

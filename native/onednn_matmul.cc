@@ -27,6 +27,12 @@ dnnl::engine& cpuEngine() {
   return engine;
 }
 
+/** One in-order stream for every product (calls come from the JS thread, one at a time). */
+dnnl::stream& cpuStream() {
+  static dnnl::stream stream(cpuEngine());
+  return stream;
+}
+
 constexpr size_t kMaxCachedPrimitives = 512;
 
 /** transA, transB, M, N, K, has bias, has residual, GELU, bf16 inputs */
@@ -122,9 +128,8 @@ const char* onednnMatmul(const MatmulCall& call) {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
                    memory(p.c, engine, const_cast<float*>(call.residual)));
     }
-    dnnl::stream stream(engine);
-    p.matmul.execute(stream, args);
-    stream.wait();
+    p.matmul.execute(cpuStream(), args);
+    cpuStream().wait();
     return nullptr;
   } catch (const dnnl::error& e) {
     return e.what();
