@@ -46,8 +46,8 @@ void linearSgemm(const float* x, const float* w, const float* bias, const float*
 
 // linear(x, w, bias|null, residual|null, out, rows, inF, outF[, activation, xOffset, outOffset]):
 // out [rows, outF] = act(x [rows, inF] · wᵀ + bias [outF]) + residual [rows, outF], w [outF, inF]; activation 0 is the
-// identity, 1 the exact GELU; x and out start xOffset / outOffset elements into their arrays (a row block of a larger
-// tensor). out must not alias any input.
+// identity, 1 the exact GELU; x starts xOffset elements into its array, out and residual (laid out like out) outOffset
+// elements into theirs (a row block of larger tensors). out must not alias any input.
 void Linear(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const F32 x = argF32(info, 0, "x"), w = argF32(info, 1, "w");
@@ -62,20 +62,21 @@ void Linear(const Napi::CallbackInfo& info) {
   check(w.n == outF * inF, env, "linear: w is not [outF, inF]");
   check(outOff + rows * outF <= out.n, env, "linear: out is smaller than outOffset + rows*outF");
   check(!bias.p || bias.n == outF, env, "linear: bias is not [outF]");
-  check(!residual.p || residual.n == rows * outF, env, "linear: residual is not [rows, outF]");
+  check(!residual.p || residual.n == out.n, env, "linear: residual is not shaped like out");
   if (rows == 0 || outF == 0) return;
   const bool gelu = activation == 1;
   const float* xp = x.p + xOff;
   float* op = out.p + outOff;
+  const float* rp = residual.p ? residual.p + outOff : nullptr;
   if (gemmUsesOneDnn() && inF > 0) {
     MatmulCall call;
     call.transB = true, call.M = rows, call.N = outF, call.K = inF;
-    call.A = xp, call.B = w.p, call.bias = bias.p, call.residual = residual.p, call.C = op, call.gelu = gelu;
+    call.A = xp, call.B = w.p, call.bias = bias.p, call.residual = rp, call.C = op, call.gelu = gelu;
     call.bf16 = bf16For(rows * outF * inF);
     const char* err = onednnMatmul(call);
     if (err) fail(env, std::string("linear: oneDNN: ") + err);
   } else {
-    linearSgemm(xp, w.p, bias.p, residual.p, op, rows, inF, outF, gelu);
+    linearSgemm(xp, w.p, bias.p, rp, op, rows, inF, outF, gelu);
   }
 }
 

@@ -46,7 +46,7 @@ export type GemmPrecision = (typeof GEMM_PRECISIONS)[number];
 export interface LinearOptions {
   /** Applied before the residual is added: the exact (erf) GELU, or none. */
   activation?: 'gelu' | null;
-  /** Element offsets where x and out start: a row block of larger tensors. */
+  /** Element offsets where x and out (and the residual, laid out like out) start: a row block of larger tensors. */
   xOffset?: number;
   outOffset?: number;
 }
@@ -103,7 +103,8 @@ export interface Kernels {
   matmul(a: Storage, b: Storage, out: Storage, attrs: MatmulAttrs): void;
   /**
    * out [rows, outF] = act(x [rows, inF] · wᵀ + bias [outF]) + residual [rows, outF], w [outF, inF] (torch.nn.Linear
-   * layout); bias, residual and the activation are optional; out aliases no input.
+   * layout); bias, residual and the activation are optional; the residual array is the size of out; out aliases no
+   * input.
    */
   linear(x: Storage, w: Storage, bias: Storage | null, residual: Storage | null, out: Storage, rows: number, inF: number,
     outF: number, opts?: LinearOptions): void;

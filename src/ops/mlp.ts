@@ -6,7 +6,7 @@
 // recomputed GELU are one pass (geluBackward).
 import type { MatmulAttrs } from '../engine/backend';
 import { isGradEnabled } from '../engine/scope';
-import { contiguousStrides, fmtShape, shapesEqual } from '../engine/shape';
+import { fmtShape, shapesEqual } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
 
 const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean, beta = 0): MatmulAttrs =>
@@ -30,19 +30,12 @@ function mlpInfer(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Tens
   const be = x.backend, [hid, inF] = w1.shape, outF = w2.shape[0], rows = x.size / inF;
   const y = Tensor.empty(be, [...x.shape.slice(0, -1), outF], x.dtype);
   const h = Tensor.empty(be, [Math.min(rows, INFER_ROWS), hid], x.dtype);
-  const oneBlock = rows <= INFER_ROWS;
   for (let r0 = 0; r0 < rows; r0 += INFER_ROWS) {
     const m = Math.min(INFER_ROWS, rows - r0);
     be.kernels.linear(x.storage, w1.storage, b1?.storage ?? null, null, h.storage, m, inF, hid, { activation: 'gelu', xOffset: r0 * inF });
-    // the kernel takes a whole residual: fused when there is one block, one add afterwards otherwise
-    const res = oneBlock ? residual?.storage ?? null : null;
-    be.kernels.linear(h.storage, w2.storage, b2?.storage ?? null, res, y.storage, m, hid, outF, { outOffset: r0 * outF });
+    be.kernels.linear(h.storage, w2.storage, b2?.storage ?? null, residual?.storage ?? null, y.storage, m, hid, outF, { outOffset: r0 * outF });
   }
   h.dispose();
-  if (residual && !oneBlock) {
-    const strides = contiguousStrides(y.shape);
-    be.kernels.binary('add', y.storage, strides, residual.storage, strides, y.storage, y.shape);
-  }
   return y;
 }
 

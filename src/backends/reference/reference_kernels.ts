@@ -181,7 +181,7 @@ export function referenceKernels(): Kernels {
           let acc = 0;
           for (let k = 0; k < inF; k++) acc += xs[xo + i * inF + k] * ws[j * inF + k];
           acc += bs ? bs[j] : 0;
-          ys[oo + i * outF + j] = (act ? act(acc) : acc) + (rs ? rs[i * outF + j] : 0);
+          ys[oo + i * outF + j] = (act ? act(acc) : acc) + (rs ? rs[oo + i * outF + j] : 0);
         }
       }
     },

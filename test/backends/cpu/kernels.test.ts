@@ -355,9 +355,11 @@ describe('linear', () => {
       const native = loadNative(), before = native.getGemmLibrary();
       native.setGemmLibrary(lib);
       try {
-        const x = randn(xOffset + rows * inF + 5), w = randn(outF * inF), bias = randn(outF), res = randn(rows * outF);
+        // the residual is laid out like out: its row block starts at outOffset too
+        const outSize = outOffset + rows * outF + 4;
+        const x = randn(xOffset + rows * inF + 5), w = randn(outF * inF), bias = randn(outF), res = randn(outSize);
         for (const withRes of [false, true]) {
-          const { got, want } = both([x, w, bias, res, randn(outOffset + rows * outF + 4)],
+          const { got, want } = both([x, w, bias, res, randn(outSize)],
             (k, s) => k.linear(s[0], s[1], s[2], withRes ? s[3] : null, s[4], rows, inF, outF, { activation: 'gelu', xOffset, outOffset }));
           assertClose(got[4], want[4], `${lib}: linear + GELU at offsets, residual=${withRes}`);
         }
