@@ -171,6 +171,9 @@ export class ITPNBackbone extends Module {
       const table = blk.attn.relative_position_bias_table;
       if (!table) return null;
       const heads = table.shape[1];
+      // one shared index: gather from the transposed [heads, R] table straight into [heads, n·n] (a copy of the
+      // small table instead of a permute of the n²·heads result)
+      if (lead === 1) return reshape(take(permute(table, [1, 0]), flat, 1), [1, heads, n, n]);
       return permute(reshape(take(table, flat, 0), [lead, n, n, heads]), [0, 3, 1, 2]);
     };
   }
