@@ -2,8 +2,11 @@
 // A/B timing of one native kernel between two builds of the addon, alternating the builds so the VM's drift hits
 // both alike. Each build runs in its own process (two addons cannot share one).
 //   node bench/kernel_ab.js OLD.node NEW.node KERNEL [--threads N] [--rounds R]
-// KERNEL: attention (forward, 8×16 heads, N 196, D 32 — the decoder), attention-backward, layernorm (1568×512
-// forward and backward), gelu (3.2 M elements, forward and geluBackward).
+// KERNEL: attention (forward, 8×16 heads, N 196, D 32 — the decoder), attention-backward, attention-infer (forward
+// without probabilities, 8×8 heads, N 196, D 64 — itpn_base's encoder at inference), layernorm (1568×512 forward and
+// backward), gelu (3.2 M elements, forward and geluBackward), linear (itpn_base's four stage-3 Linear layers at
+// batch 8: qkv, proj + residual, fc1 + GELU, fc2 + residual), gather (a relative position bias: 8 heads × 196²
+// words from a 729-entry table).
 // Build the two addons with `npm run build:native` at each revision and copy build/Release/itpn_cpu.node aside.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -38,6 +41,27 @@ function timeKernel(file, kernel, threads) {
     const dout = rand(B * N * C), dqkv = new Float32Array(qkv.length);
     return { backward: time(() => n.attentionBackward(qkv, probs, dout, dqkv, null, B, N, H, D, D ** -0.5, 1)) };
   }
+  if (kernel === 'attention-infer') {
+    const [B, N, H, D] = [8, 196, 8, 64], C = H * D;
+    const qkv = rand(B * N * 3 * C), out = new Float32Array(B * N * C);
+    return { forward: time(() => n.attention(qkv, null, out, null, B, N, H, D, D ** -0.5, 1)) };
+  }
+  if (kernel === 'linear') {
+    const rows = 1568, res = {};
+    for (const [name, inF, outF, gelu, residual] of [['qkv', 512, 1536, 0, false], ['proj', 512, 512, 0, true],
+      ['fc1', 512, 2048, 1, false], ['fc2', 2048, 512, 0, true]]) {
+      const x = rand(rows * inF), w = rand(outF * inF, 0.1), b = rand(outF), out = new Float32Array(rows * outF);
+      const r = residual ? rand(rows * outF) : null;
+      res[name] = time(() => n.linear(x, w, b, r, out, rows, inF, outF, gelu));
+    }
+    return res;
+  }
+  if (kernel === 'gather') {
+    const heads = 8, table = 729, k = 196 * 196;
+    const x = new Int32Array(heads * table).map((_, i) => i), out = new Int32Array(heads * k);
+    const idx = Int32Array.from({ length: k }, () => Math.floor(Math.random() * table));
+    return { forward: time(() => n.gather(x, idx, out, heads, table, 1, k, false)) };
+  }
   if (kernel === 'layernorm') {
     const rows = 1568, cols = 512;
     const x = rand(rows * cols, 2), w = rand(cols, 1).map((v) => v + 1), b = rand(cols, 0.2);
@@ -53,7 +77,7 @@ function timeKernel(file, kernel, threads) {
     const code = n.unaryOps.indexOf('gelu');
     return { forward: time(() => n.unary(code, x, y)), backward: time(() => n.geluBackward(x, dy, dx, y)) };
   }
-  throw new Error(`unknown kernel "${kernel}" (attention, attention-backward, layernorm, gelu)`);
+  throw new Error(`unknown kernel "${kernel}" (attention, attention-backward, attention-infer, layernorm, gelu, linear, gather)`);
 }
 
 function main() {

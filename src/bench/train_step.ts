@@ -14,6 +14,7 @@ import { AdamW } from '../optim/adamw';
 import { pretrainParamGroups } from '../optim/param_groups';
 import { createBackend } from '../cli/backend_choice';
 import { cpuMs, formatProfile, profileBackend } from './profile';
+import { loadNative } from '../backends/cpu/binding';
 
 export interface StepTiming {
   images_per_s: number;
@@ -93,6 +94,8 @@ export interface BenchJob {
 
 export interface BenchJobResult extends StepTiming {
   peak_rss_mib: number;
+  /** The GEMM library the addon used (the cpu backend), as the addon reports it; null on other backends. */
+  gemm: string | null;
   profile?: string;
 }
 
@@ -105,7 +108,8 @@ export function runBenchJob(job: BenchJob): BenchJobResult {
   const peak = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
   const meanMs = job.profile === 'cpu' ? t.step_cpu_ms_median : t.step_ms.reduce((p, x) => p + x, 0) / t.step_ms.length;
   const table = prof ? formatProfile(prof.rows(), job.steps, meanMs, Number(process.env.ITPN_PROFILE_TOP ?? 40)) + `\npeak live tensor storage ${(prof.peakLiveBytes() / 2 ** 20).toFixed(0)} MiB` : null;
-  return { ...t, peak_rss_mib: peak, ...(table ? { profile: table } : {}) };
+  const gemm = job.backend === 'cpu' ? loadNative().getGemmLibrary() : null;
+  return { ...t, peak_rss_mib: peak, gemm, ...(table ? { profile: table } : {}) };
 }
 
 if (require.main === module) {

@@ -69,8 +69,7 @@ function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const torchRun = o.torch ? runTorch(o, threads, [...(kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []), ...autocast]) : { result: null, error: null };
   const torch = torchRun.result;
   const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
-  // the addon reads ITPN_GEMM once, when it loads (native/gemm.cc); the child running our side inherits it
-  const gemm = o.backend === 'cpu' ? (process.env.ITPN_GEMM === 'openblas' ? 'openblas' : 'onednn') : null;
+  const gemm = ours.gemm; // as the addon in the child reported it
   const result = {
     bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
     itpn: { backend: o.backend, gemm, precision, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },
