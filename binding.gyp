@@ -17,7 +17,8 @@
         "native/attention.cc",
         "native/attention_avx512.cc",
         "native/linear.cc",
-        "native/onednn_matmul.cc"
+        "native/onednn_matmul.cc",
+        "native/signals.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -15,8 +15,9 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
-// GCC 12 flags the AVX-512 intrinsics' internal _mm512_undefined_ps() as maybe-uninitialized (a known false positive).
+// GCC 12 flags the AVX-512 intrinsics' internal _mm512_undefined_ps() as (maybe-)uninitialized (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace itpn {
 namespace {

@@ -1,5 +1,6 @@
 // Module entry point of the itpn_cpu addon: registers every kernel group.
 #include "common.h"
+#include "signals.h"
 
 namespace itpn {
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerAttention(env, exports);
   registerLinear(env, exports);
   exports.Set("version", Napi::Number::New(env, 3));
+  blockSignalsInWorkers(omp_get_max_threads());  // before any oneDNN kernel runs on them (signals.h)
   return exports;
 }
 

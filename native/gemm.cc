@@ -12,6 +12,7 @@
 #include "common.h"
 #include "gemm.h"
 #include "onednn_matmul.h"
+#include "signals.h"
 
 extern "C" {
 // Declared in OpenBLAS' cblas.h; repeated here so a cblas.h from another vendor still compiles.
@@ -36,6 +37,7 @@ static GemmLibrary gLibrary = initialLibrary();
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (gLibrary == GemmLibrary::OneDnn) {
+    const SignalBlock hold;  // the JIT sgemm moves rsp onto the heap (signals.h)
     dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -140,6 +142,7 @@ static void SetNumThreads(const Napi::CallbackInfo& info) {
   check(n >= 1 && n <= 1024, info.Env(), "setNumThreads: n must be in [1, 1024]");
   omp_set_num_threads(static_cast<int>(n));
   openblas_set_num_threads(static_cast<int>(n));
+  blockSignalsInWorkers(static_cast<int>(n));  // workers a larger team creates (signals.h)
 }
 
 // setGemmLibrary('onednn' | 'openblas'): which sgemm every matmul uses from now on (process-wide).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common.h"
+#include "signals.h"
 #include "simd.h"
 
 namespace itpn {
@@ -115,6 +116,7 @@ void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
 }  // namespace
 
 const char* onednnMatmul(const MatmulCall& call) {
+  const SignalBlock hold;  // no signal frame on a JIT kernel's stack (signals.h)
   try {
     // A transposed B (a Linear's weight) is packed into the kernel's blocked layout by one reorder into a 4 KiB-aligned
     // buffer: 3-6% faster than letting the kernel copy it (`itpn bench infer`: −4%). The buffer must be aligned: at
