@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "common.h"
+#include "simd.h"
 
 namespace itpn {
 
@@ -22,28 +23,18 @@ static void AdamW(const Napi::CallbackInfo& info) {
   const double bc2 = argNum(info, 10, "biasCorrection2");
   // param ← param·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
   // param ← param − (lr/bc1)·m / (√v/√bc2 + eps)
-  const float decay = static_cast<float>(1.0 - lr * wd);
-  const float b1 = static_cast<float>(beta1), c1 = static_cast<float>(1.0 - beta1);
-  const float b2 = static_cast<float>(beta2), c2 = static_cast<float>(1.0 - beta2);
-  const float stepSize = static_cast<float>(lr / bc1);
-  const float invSqrtBc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-  const float epsf = static_cast<float>(eps);
-  float* __restrict pp = p.p;
-  const float* __restrict gp = g.p;
-  float* __restrict mp = m.p;
-  float* __restrict vp = v.p;
-  const int64_t n = p.n;
-  const int nt = threadsFor(n);
-#pragma omp parallel for simd num_threads(nt) if (parallel : nt > 1) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    const float gi = gp[i];
-    const float mi = b1 * mp[i] + c1 * gi;
-    const float vi = b2 * vp[i] + c2 * gi * gi;
-    mp[i] = mi;
-    vp[i] = vi;
-    const float denom = std::sqrt(vi) * invSqrtBc2 + epsf;
-    pp[i] = pp[i] * decay - stepSize * mi / denom;
-  }
+  AdamWStep s;
+  s.decay = static_cast<float>(1.0 - lr * wd);
+  s.b1 = static_cast<float>(beta1), s.c1 = static_cast<float>(1.0 - beta1);
+  s.b2 = static_cast<float>(beta2), s.c2 = static_cast<float>(1.0 - beta2);
+  s.stepSize = static_cast<float>(lr / bc1);
+  s.invSqrtBc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  s.eps = static_cast<float>(eps);
+  // the row kernel is ISA-dispatched (simd.cc): built for the x86-64-v2 baseline, this loop ran 4 lanes wide, and its
+  // square root and division kept it from streaming at memory speed
+  parallelChunks(p.n, threadsFor(p.n), 16, [&](int, int64_t lo, int64_t hi) {
+    adamwRows(p.p + lo, g.p + lo, m.p + lo, v.p + lo, hi - lo, s);
+  });
 }
 
 void registerAdamW(Napi::Env env, Napi::Object exports) {

@@ -9,6 +9,7 @@
 namespace itpn {
 
 constexpr int64_t kTile = 512;  // inner elements per accumulator tile (4 KiB of doubles, stays in L1)
+constexpr int64_t kRowSliceMaxInner = 4096;  // per-thread double accumulators up to 32 KiB (L1) for row-slice sums
 
 /** Calls tile(o, i0, w) for every outer index and every kTile-wide column block [i0, i0 + w), in parallel. */
 template <class Tile>
@@ -81,7 +82,10 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
   }
   const int64_t tilesPerOuter = (inner + kTile - 1) / kTile;
   const int64_t tiles = outer * tilesPerOuter;
-  if (tiles >= nt) {
+  // Column sums of one [r, inner] matrix (bias gradients) whose accumulators fit in L1 stream fastest as row slices
+  // per thread (below); column tiles would walk each thread down the rows with a stride of `inner` floats.
+  const bool rowSlices = outer == 1 && inner <= kRowSliceMaxInner && r >= 4 * nt;
+  if (tiles >= nt && !rowSlices) {
     // column sums of each [r, ≤ kTile] tile into L1-resident double accumulators (ISA-dispatched loop)
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t t = 0; t < tiles; t++) {
@@ -93,7 +97,8 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
     }
     return;
   }
-  // Few tiles but a long reduction axis: every thread sums a slice of r into its own partial buffer.
+  // Few tiles but a long reduction axis, or one matrix's column sums: every thread sums a slice of r into its own
+  // partial buffer, combined in thread order.
   const int64_t oi = outer * inner;
   std::vector<double> part(static_cast<size_t>(nt) * oi, 0.0);
   parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) {

@@ -50,6 +50,9 @@ int setSimdLevel(int level) {
 #define ITPN_DISPATCH(call) (gLevel >= 2 ? avx512::call : gLevel == 1 ? avx2::call : base::call)
 
 void geluRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(geluRow(x, y, n)); }
+void adamwRows(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s) {
+  ITPN_DISPATCH(adamwRow(p, g, m, v, n, s));
+}
 void geluGradRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(geluGradRow(x, y, n)); }
 void geluBackwardRows(const float* x, const float* dy, float* dx, float* y, int64_t n) {
   if (y) ITPN_DISPATCH(geluBackwardRowY(x, dy, dx, y, n));

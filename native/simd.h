@@ -29,6 +29,13 @@ void layerNormRows(const float* x, const float* w, const float* b, float* out, f
 void layerNormBackwardRows(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                            float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols);
 
+/** The per-step constants of an AdamW update (adamw.cc derives them from lr, betas, eps, decay, bias corrections). */
+struct AdamWStep {
+  float decay, b1, c1, b2, c2, stepSize, invSqrtBc2, eps;
+};
+/** One AdamW update of n parameters in place (p, m, v), single-threaded. */
+void adamwRows(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s);
+
 /** float → bfloat16 bits (round to nearest even), single-threaded. */
 void toBf16Rows(const float* x, uint16_t* y, int64_t n);
 

@@ -240,6 +240,7 @@ describe('reductions', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [3, 7, 1], [1, 100000, 1], [2, 50000, 1], [5, 13, 7], [1, 1000, 64], [4, 3, 2000],
     [64, 512, 1], [1568, 512, 1], [1, 1568, 512], [8, 196, 33], [3, 0, 4], [0, 5, 3], [7, 1, 600],
+    [1, 392, 2048], [1, 1568, 4097], // column sums by row slices per thread, and just past their width limit
   ];
   test('sum', () => {
     for (const [o, r, i] of shapes) {
@@ -597,6 +598,9 @@ test('baseline, AVX2 and AVX-512 code paths agree with the reference', () => {
       const dy = randn(rows * cols);
       const b = both([l.want[1], dy, new Float32Array(rows * cols)], (k, [a, g, o]) => k.logSoftmaxBackward(a, g, o, rows, cols));
       assertClose(b.got[2], b.want[2], `logSoftmaxBackward at ISA level ${inForce}`);
+      const step = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, biasCorrection1: 0.1, biasCorrection2: 0.002 };
+      const ad = both([randn(n), randn(n, 0.1), randn(n, 0.01), randn(n, 1e-3).map(Math.abs)], (k, s) => k.adamw(s[0], s[1], s[2], s[3], step));
+      for (const [i, what] of [[0, 'param'], [2, 'm'], [3, 'v']] as const) assertClose(ad.got[i], ad.want[i], `adamw ${what} at ISA level ${inForce}`);
     }
   } finally {
     native.setSimdLevel(level);
