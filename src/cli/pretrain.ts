@@ -1,7 +1,8 @@
 // `itpn pretrain`: parses options into a typed PretrainOptions (unknown values are errors), runs pixel or CLIP
 // pre-training (optionally with MFM) and prints the summary.
 import * as path from 'node:path';
-import { pretrain, type MFMOptions, type PretrainOptions, type PretrainVariant } from '../pretrain/run';
+import { watchInterrupts } from '../pretrain/interrupt';
+import { pretrain, type MFMOptions, type PretrainOptions, type PretrainSummary, type PretrainVariant } from '../pretrain/run';
 import type { TeacherInput } from '../pretrain/teacher';
 import { createBackend, precisionNotice } from './backend_choice';
 
@@ -80,8 +81,18 @@ export async function pretrainCommand(o: PretrainCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
   const notice = precisionNotice();
   if (notice) console.log(notice);
-  const summary = await pretrain(backend, opts);
+  const stop = watchInterrupts();
+  let summary: PretrainSummary;
+  try {
+    summary = await pretrain(backend, { ...opts, stop });
+  } finally {
+    stop.dispose();
+  }
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
+  if (summary.interrupted) {
+    console.log(`\ninterrupted at step ${summary.steps} of ${opts.steps}; checkpoint ${rel(summary.checkpoint)}/ saved. Continue with the same command plus --resume.`);
+    return 130;
+  }
   console.log(`\ndone: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s`);
   console.log(`loss ${summary.firstLoss.toFixed(4)} (first 5 steps) → ${summary.lastLoss.toFixed(4)} (last 5 steps)`);
   if (summary.skippedImages.length) console.log(`skipped ${summary.skippedImages.length} unreadable images: ${summary.skippedImages.slice(0, 5).join(', ')}`);

@@ -26,6 +26,7 @@ import { evaluate, type EvalResult } from './evaluate';
 import { mixBatch, mixupEnabled, type MixupConfig } from './mixup';
 import { classificationLoss, classifierConfig, createClassifier, type Init, type Targets } from './model';
 import { META_KEY, readWeightFile, type ClassifierMeta, type WeightFile } from './weights';
+import type { StopRequest } from '../pretrain/interrupt';
 
 export interface FinetuneOptions {
   /** Training image folder (one sub-folder per class). */
@@ -61,6 +62,8 @@ export interface FinetuneOptions {
   resume: boolean;
   /** Stop (with a checkpoint) after this step; continue later with `resume`. */
   stopAt?: number;
+  /** Stops the run after the step during which it became requested (Ctrl+C in the CLI), saving a checkpoint. */
+  stop?: StopRequest;
   workers?: number;
 }
 
@@ -77,6 +80,8 @@ export interface FinetuneSummary {
   best: string;
   skippedImages: string[];
   stopped: boolean;
+  /** True when opts.stop (Ctrl+C) ended the run early; `stopped` is then true as well. */
+  interrupted: boolean;
 }
 
 export interface StepRecord { step: number; epoch: number; loss: number; lr: number; images_per_s: number; grad_norm?: number }
@@ -138,7 +143,7 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
     if (opts.resume) log(`no checkpoint in ${opts.out}; starting from the beginning`);
     writeJsonl(stepLog, []);
     writeJsonl(evalLog, []);
-    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: 'classify', config: cfg, classes: data.classes, class_names: data.classNames, options: opts }, null, 2));
+    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: 'classify', config: cfg, classes: data.classes, class_names: data.classNames, options: { ...opts, stop: undefined } }, null, 2)); // stop: a live flag, not a setting
     log(`weights: ${note}`);
   }
   log(`fine-tuning ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${data.train.length} images, ${K} classes (${opts.data}); val ${data.val.length} images`);
@@ -163,6 +168,7 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
   const started = Date.now();
   let imagesSeen = 0;
   let stopped = false;
+  let interrupted = false;
   let lastEval: EvalResult | null = null;
   const saveLatest = () => saveCheckpoint(opts.out, model, opt, { ...state, meta }, { metadata: { [META_KEY]: JSON.stringify(meta) } });
 
@@ -201,7 +207,8 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
         state.rng = rng.getState();
         if (bar) bar.update(state.step, { epoch: state.epoch, loss: loss.toFixed(4), lr: lr.toExponential(2), ips: rec.images_per_s.toFixed(1) });
         else if (state.step % 10 === 0 || state.step === 1) log(`epoch ${state.epoch} step ${state.step}/${totalSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${rec.images_per_s.toFixed(1)} img/s`);
-        if (opts.stopAt !== undefined && state.step >= opts.stopAt) {
+        if (opts.stop?.requested) interrupted = true;
+        if ((opts.stopAt !== undefined && state.step >= opts.stopAt) || interrupted) {
           stopped = true;
           break;
         }
@@ -237,7 +244,7 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
     steps: state.step, epochsDone: state.epoch, seconds, imagesPerSecond: imagesSeen / seconds,
     bestTop1: state.bestTop1, bestEpoch: state.bestEpoch, last: evals.length ? evals[evals.length - 1] : null,
     out: opts.out, checkpoint: path.join(opts.out, 'checkpoint'), best: path.join(opts.out, BEST_DIR),
-    skippedImages: [...trainLoader.skipped, ...valLoader.skipped], stopped,
+    skippedImages: [...trainLoader.skipped, ...valLoader.skipped], stopped, interrupted,
   };
 }
 

@@ -28,6 +28,7 @@ import { writeReconstructionGrid } from './reconstruction';
 import { blockMaskBatch, scaledBlockMaskOptions, type BlockMaskOptions } from './masking_generator';
 import { loadTeacher, type Teacher, type TeacherFeatures, type TeacherOptions } from './teacher';
 import { TeacherCache } from './teacher_cache';
+import type { StopRequest } from './interrupt';
 
 export type PretrainVariant = 'pixel' | 'clip';
 
@@ -71,6 +72,8 @@ export interface PretrainOptions {
   epochs?: number;
   /** Stop (with a checkpoint) after this step even though the schedule runs to `steps`; resume later. */
   stopAt?: number;
+  /** Stops the run after the step during which it became requested (Ctrl+C in the CLI), saving a checkpoint. */
+  stop?: StopRequest;
   /** Default pixel. clip needs `teacher`. */
   variant?: PretrainVariant;
   /** The frozen teacher: CLIP for the clip variant; CLIP or an itpn checkpoint for MFM. */
@@ -96,6 +99,8 @@ export interface PretrainSummary {
   out: string;
   checkpoint: string;
   skippedImages: string[];
+  /** True when opts.stop ended the run early. */
+  interrupted: boolean;
 }
 
 /** One line of log.jsonl; `parts` holds the loss terms of the variant (loss_1/loss_2, loss_pixel, loss_mfm, loss_mfm_i). */
@@ -168,7 +173,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     truncateLog(logFile, state.step);
   } else {
     fs.writeFileSync(logFile, '');
-    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: variant, config: cfg, mfm, options: opts }, null, 2));
+    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: variant, config: cfg, mfm, options: { ...opts, stop: undefined } }, null, 2)); // stop: a live flag, not a setting
   }
   log(`pre-training ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${samples.length} images from ${opts.data}`);
   log(`  ${variant}${mfm ? ' + MFM' : ''}, ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)}${opts.lr === undefined ? ` (blr ${opts.blr} × ${effBatch}/256)` : ''}, warmup ${warmupSteps}, ${opts.steps} steps, betas (${beta1}, ${beta2}), clip grad ${clipGrad ?? 'off'}, drop path ${cfg.drop_path_rate}, backend ${backend.name}`);
@@ -193,6 +198,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   let lossAcc = 0;
   let partsAcc: Record<string, number> = {};
   let lastBatchImages: Float32Array | null = null;
+  let interrupted = false;
 
   try {
     while (state.step < lastStep) {
@@ -260,9 +266,10 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
         state.rng = rng.getState();
         if (!isClip && opts.vizEvery > 0 && state.step % opts.vizEvery === 0) await writeGrid(path.join(opts.out, `reconstruction-${String(state.step).padStart(6, '0')}.png`));
         if (state.step === opts.steps || (opts.saveEvery > 0 && state.step % opts.saveEvery === 0)) saveCheckpoint(opts.out, model, opt, state);
-        if (state.step >= lastStep) break;
+        if (opts.stop?.requested) interrupted = true; // the checkpoint below is saved as after --stop-at
+        if (state.step >= lastStep || interrupted) break;
       }
-      if (state.step >= lastStep) break;
+      if (state.step >= lastStep || interrupted) break;
       state.epoch = (state.epoch as number) + 1;
       state.batchInEpoch = 0;
     }
@@ -319,7 +326,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   const seconds = (Date.now() - started) / 1000;
   const firstLoss = history.length ? mean(history.slice(0, 5).map((r) => r.loss)) : NaN;
   const lastLoss = history.length ? mean(history.slice(-5).map((r) => r.loss)) : NaN;
-  return { variant, steps: state.step, seconds, imagesPerSecond: imagesSeen / seconds, firstLoss, lastLoss, out: opts.out, checkpoint, skippedImages: [...loader.skipped] };
+  return { variant, steps: state.step, seconds, imagesPerSecond: imagesSeen / seconds, firstLoss, lastLoss, out: opts.out, checkpoint, skippedImages: [...loader.skipped], interrupted };
 }
 
 function mean(xs: number[]): number {

@@ -66,7 +66,10 @@ test('a run writes best/ and checkpoint/ with the class metadata, logs and plots
   // interrupted mid-epoch 0, again after the boundary of epoch 0 (before its evaluation is repeated), then finished
   await finetune(backend, options(b, { stopAt: 3 }), quiet);
   assert.equal(JSON.parse(fs.readFileSync(path.join(b, 'checkpoint', 'trainer.json'), 'utf8')).step, 3);
-  await finetune(backend, options(b, { resume: true, stopAt: 6 }), quiet);
+  let polls = 0; // a stop request (Ctrl+C) from its third poll on: after step 6, like stopAt 6
+  const si = await finetune(backend, options(b, { resume: true, stop: { get requested() { return ++polls >= 3; } } }), quiet);
+  assert.equal(si.interrupted, true);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(b, 'checkpoint', 'trainer.json'), 'utf8')).step, 6);
   await finetune(backend, options(b, { resume: true, stopAt: 8 }), quiet);
   const sb = await finetune(backend, options(b, { resume: true }), quiet);
   assert.equal(sb.steps, 12);
