@@ -129,7 +129,7 @@ const char* onednnMatmul(const MatmulCall& call) {
     void* b = const_cast<float*>(call.B);
     // buffers kept between calls (calls are not concurrent)
     static std::vector<uint16_t> a16, b16;
-    static std::unique_ptr<float, decltype(&std::free)> packed(nullptr, &std::free);  // 64-byte aligned
+    static std::unique_ptr<float, decltype(&std::free)> packed(nullptr, &std::free);  // 4 KiB-aligned
     static size_t packedBytes = 0;
     if (call.bf16) {
       // A's bfloat16 copy in the same layout; B's too unless the packing reorder converts it
@@ -144,8 +144,8 @@ const char* onednnMatmul(const MatmulCall& call) {
       const size_t bytes = (p.bPacked.get_size() + 4095) / 4096 * 4096;
       if (packedBytes < bytes) {
         packed.reset(static_cast<float*>(std::aligned_alloc(4096, bytes)));
+        packedBytes = packed ? bytes : 0;
         if (!packed) throw dnnl::error(dnnl_out_of_memory, "out of memory for the packed B operand");
-        packedBytes = bytes;
       }
       memory plain(p.bPlain, engine, b), dst(p.bPacked, engine, packed.get());
       p.packB.execute(cpuStream(), plain, dst);

@@ -2,6 +2,7 @@
 // no autograd) on synthetic data: the numbers `itpn bench train` and `itpn bench infer` compare with the PyTorch
 // reference. Run as a script (`node train_step.js '<job json>'`), it measures one job in a fresh process and
 // prints one JSON line that includes the process's peak resident memory, so the number is ours alone.
+import { loadNative } from '../backends/cpu/binding';
 import type { Backend } from '../engine/backend';
 import { backward } from '../engine/autograd';
 import { Rng } from '../engine/random';
@@ -14,7 +15,6 @@ import { AdamW } from '../optim/adamw';
 import { pretrainParamGroups } from '../optim/param_groups';
 import { createBackend } from '../cli/backend_choice';
 import { cpuMs, formatProfile, profileBackend } from './profile';
-import { loadNative } from '../backends/cpu/binding';
 
 export interface StepTiming {
   images_per_s: number;
