@@ -389,6 +389,26 @@ describe('linear', () => {
     }
     assert.throws(() => native.setGemmPrecision('fp8' as 'float32'), /expected 'float32' or 'bfloat16'/);
   });
+  test('linear from 1024 rows (weight packed by a reorder first): bias, residual, GELU, offsets, bf16', () => {
+    const [rows, inF, outF, xOffset, outOffset] = [1100, 70, 90, 3 * 70, 2 * 90];
+    const outSize = outOffset + rows * outF;
+    const x = randn(xOffset + rows * inF), w = randn(outF * inF), bias = randn(outF), res = randn(outSize);
+    for (const gelu of [false, true]) {
+      const { got, want } = both([x, w, bias, res, randn(outSize)],
+        (k, s) => k.linear(s[0], s[1], s[2], s[3], s[4], rows, inF, outF, { activation: gelu ? 'gelu' : undefined, xOffset, outOffset }));
+      assertClose(got[4], want[4], `linear [${rows}x${inF}]→${outF} at offsets, gelu=${gelu}`);
+    }
+    const native = loadNative();
+    native.setGemmPrecision('bfloat16');
+    try {
+      const { got, want } = both([x, w, bias, res, randn(outSize)],
+        (k, s) => k.linear(s[0], s[1], s[2], s[3], s[4], rows, inF, outF, { activation: 'gelu', xOffset, outOffset }));
+      const e = relL2(got[4], want[4]);
+      assert.ok(e < 1e-2 && e > 1e-5, `bf16 linear [${rows}x${inF}]→${outF}: rel L2 ${e}`);
+    } finally {
+      native.setGemmPrecision('float32');
+    }
+  });
   test('linear rejects a weight of the wrong size', () => {
     assert.throws(() => cpu.linear(st(randn(6)), st(randn(5)), null, null, st(randn(4)), 2, 3, 2), /w is not \[outF, inF\]/);
   });
