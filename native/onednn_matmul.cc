@@ -37,9 +37,6 @@ dnnl::stream& cpuStream() {
 
 constexpr size_t kMaxCachedPrimitives = 512;
 
-/** Products with at least this many rows get their transposed B packed first (see onednnMatmul). */
-constexpr int64_t kPackMinRows = 1024;
-
 /** transA, transB, M, N, K, has bias, has residual, GELU, bf16 inputs, B packed first */
 using MatmulKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool>;
 
@@ -121,12 +118,12 @@ void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
 const char* onednnMatmul(const MatmulCall& call) {
   const SignalBlock hold;  // no signal frame on a JIT kernel's stack (signals.h)
   try {
-    // A transposed B (a Linear's weight) with many rows to multiply is packed into the kernel's blocked layout by one
-    // reorder into a 4 KiB-aligned buffer: 3-6% faster than letting the kernel copy it at 1568 rows (`itpn bench
+    // With many rows to multiply, B is packed into the kernel's blocked layout by one reorder into a 4 KiB-aligned
+    // buffer: for a Linear (transposed weight) 3-6% faster than letting the kernel copy it at 1568 rows (`itpn bench
     // infer`: −4%), even from about 600 to 1280 rows, but 10% slower at 392 rows and 2.5× slower for a single row,
     // where the reorder is not paid back. The buffer must be aligned: at the 16-byte offset of a large typed array's
     // memory, the packed kernel ran 5% slower than unpacked.
-    const bool packB = call.transB && call.M >= kPackMinRows;
+    const bool packB = call.M >= kPackMinRows;
     const MatmulPrimitive& p = primitiveFor({call.transA, call.transB, call.M, call.N, call.K, call.bias != nullptr,
                                              call.residual != nullptr, call.gelu, call.bf16, packB});
     dnnl::engine& engine = cpuEngine();

@@ -21,6 +21,12 @@ struct MatmulCall {
   bool bf16 = false;
 };
 
+/**
+ * Products with at least this many rows get B packed into the kernel's blocked layout by one reorder first (see
+ * onednnMatmul): paid back from about 1024 rows, a loss below (the reorder reads and writes all of B).
+ */
+constexpr int64_t kPackMinRows = 1024;
+
 /** Runs the product; returns nullptr, or oneDNN's error message. */
 const char* onednnMatmul(const MatmulCall& call);
 

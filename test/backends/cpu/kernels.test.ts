@@ -315,6 +315,21 @@ describe('matmul', () => {
       native.setGemmLibrary(before);
     }
   });
+  test('from 1024 rows (the primitive on a packed B): every transpose combination, float32 and bf16', () => {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) run(attrs(1, 1030, 260, 270, ta, tb), `[1030x270]·[270x260] tA=${ta} tB=${tb}`);
+    }
+    const native = loadNative();
+    native.setGemmPrecision('bfloat16');
+    try {
+      const t = attrs(1, 1030, 260, 270, true, false);
+      const { got, want } = both([randn(1030 * 270), randn(270 * 260), new Float32Array(1030 * 260)], (k, [x, y, z]) => k.matmul(x, y, z, t));
+      const e = relL2(got[2], want[2]);
+      assert.ok(e < 1e-2 && e > 1e-5, `bf16 [1030x270]ᵀ·[270x260]: rel L2 ${e}`);
+    } finally {
+      native.setGemmPrecision('float32');
+    }
+  });
   test('batched, batch strides (including 0)', () => {
     run(attrs(6, 9, 11, 13), 'batch 6 contiguous');
     run(attrs(6, 9, 11, 13, false, false, 9 * 13, 0), 'batch 6, shared B (folded into one GEMM)');
