@@ -3,8 +3,8 @@
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
 import { classifierConfig, createClassifier, parseInit } from '../finetune/model';
-import { finetune, pct, type FinetuneOptions, type FinetuneSummary } from '../finetune/run';
-import { watchInterrupts } from '../pretrain/interrupt';
+import { finetune, pct, type FinetuneOptions } from '../finetune/run';
+import { withInterrupts } from '../pretrain/interrupt';
 import { layerDecayTable } from '../optim/layer_decay';
 import { createBackend, precisionNotice } from './backend_choice';
 
@@ -29,13 +29,7 @@ export async function finetuneCommand(o: FinetuneCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
   const notice = precisionNotice();
   if (notice) console.log(notice);
-  const stop = watchInterrupts();
-  let s: FinetuneSummary;
-  try {
-    s = await finetune(backend, { ...opts, stop });
-  } finally {
-    stop.dispose();
-  }
+  const s = await withInterrupts((stop) => finetune(backend, { ...opts, stop }));
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   if (s.interrupted) {
     console.log(`\ninterrupted at step ${s.steps}; checkpoint ${rel(s.checkpoint)}/ saved. Continue with the same command plus --resume.`);

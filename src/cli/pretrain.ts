@@ -1,8 +1,8 @@
 // `itpn pretrain`: parses options into a typed PretrainOptions (unknown values are errors), runs pixel or CLIP
 // pre-training (optionally with MFM) and prints the summary.
 import * as path from 'node:path';
-import { watchInterrupts } from '../pretrain/interrupt';
-import { pretrain, type MFMOptions, type PretrainOptions, type PretrainSummary, type PretrainVariant } from '../pretrain/run';
+import { withInterrupts } from '../pretrain/interrupt';
+import { pretrain, type MFMOptions, type PretrainOptions, type PretrainVariant } from '../pretrain/run';
 import type { TeacherInput } from '../pretrain/teacher';
 import { createBackend, precisionNotice } from './backend_choice';
 
@@ -81,13 +81,7 @@ export async function pretrainCommand(o: PretrainCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
   const notice = precisionNotice();
   if (notice) console.log(notice);
-  const stop = watchInterrupts();
-  let summary: PretrainSummary;
-  try {
-    summary = await pretrain(backend, { ...opts, stop });
-  } finally {
-    stop.dispose();
-  }
+  const summary = await withInterrupts((stop) => pretrain(backend, { ...opts, stop }));
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   if (summary.interrupted) {
     console.log(`\ninterrupted at step ${summary.steps} of ${opts.steps}; checkpoint ${rel(summary.checkpoint)}/ saved. Continue with the same command plus --resume.`);

@@ -27,3 +27,13 @@ export function watchInterrupts(log: (s: string) => void = (s) => console.error(
     },
   };
 }
+
+/** Runs a training loop with the handlers installed, and removes them afterwards. */
+export async function withInterrupts<T>(run: (stop: StopRequest) => Promise<T>): Promise<T> {
+  const stop = watchInterrupts();
+  try {
+    return await run(stop);
+  } finally {
+    stop.dispose();
+  }
+}
