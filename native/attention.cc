@@ -157,16 +157,7 @@ static void AttentionBackward(const Napi::CallbackInfo& info) {
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, P, n, dO, ld, 0.0f, dv, ld3);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, dO, ld, v, ld3, 0.0f, dS, n);
-    for (int64_t i = 0; i < N; i++) {
-      const float* pr = P + i * N;
-      float* sr = dS + i * N;
-      double dot = 0.0;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t j = 0; j < N; j++) dot += static_cast<double>(pr[j]) * static_cast<double>(sr[j]);
-      // the subtraction in double: dp_ij − dot cancels for peaked rows (as softmaxBackward)
-#pragma omp simd
-      for (int64_t j = 0; j < N; j++) sr[j] = static_cast<float>(static_cast<double>(pr[j]) * (static_cast<double>(sr[j]) - dot));
-    }
+    for (int64_t i = 0; i < N; i++) softmaxBackwardRows(P + i * N, dS + i * N, dS + i * N, N);  // ds = p ⊙ (dp − Σ p⊙dp)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, d.scale, dS, n, k, ld3, 0.0f, dq, ld3);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, d.scale, dS, n, q, ld3, 0.0f, dk, ld3);
   });

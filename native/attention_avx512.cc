@@ -279,16 +279,7 @@ struct DsTile {
   void run(int64_t i0) {
     const int64_t N = k.N;
     rowsTimesPacked<R>(k.dout + i0 * k.ldo, k.ldo, vt, np, k.D, tile);
-    for (int r = 0; r < R; r++) {
-      const float* p = k.probs + (i0 + r) * N;
-      const float* dp = tile + r * np;
-      float* ds = k.ds + (i0 + r) * N;
-      double dot = 0.0;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t j = 0; j < N; j++) dot += static_cast<double>(p[j]) * static_cast<double>(dp[j]);
-#pragma omp simd
-      for (int64_t j = 0; j < N; j++) ds[j] = static_cast<float>(static_cast<double>(p[j]) * (static_cast<double>(dp[j]) - dot));
-    }
+    for (int r = 0; r < R; r++) softmaxBackwardRows(k.probs + (i0 + r) * N, tile + r * np, k.ds + (i0 + r) * N, N);
   }
 };
 

@@ -8,13 +8,6 @@
 
 namespace itpn {
 
-static inline double rowDot(const float* a, const float* b, int64_t n) {
-  double s = 0.0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; i++) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return s;
-}
-
 template <class RowFn>
 static void forEachRow(int64_t rows, int64_t cols, RowFn fn) {
   const int nt = threadsFor(rows * cols);
@@ -54,13 +47,6 @@ static void logSoftmaxRowAny(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = static_cast<float>(static_cast<double>(x[i]) - m - ls);
 }
 
-/** dx = y ⊙ (dy − Σ dy⊙y); the subtraction in double: for peaked rows dy_i − Σ dy⊙y cancels heavily. */
-static void softmaxBackwardRow(const float* y, const float* dy, float* dx, int64_t n) {
-  const double dot = rowDot(dy, y, n);
-#pragma omp simd
-  for (int64_t i = 0; i < n; i++) dx[i] = static_cast<float>(static_cast<double>(y[i]) * (static_cast<double>(dy[i]) - dot));
-}
-
 /** Validates (rows, cols) at info[first] against the operands' sizes. */
 static int64_t parseCols(const Napi::CallbackInfo& info, size_t first, std::initializer_list<int64_t> sizes, const char* name,
                          int64_t& rows) {
@@ -96,7 +82,7 @@ static void mapRowsBackward(const Napi::CallbackInfo& info, const char* name, Ro
 static void Softmax(const Napi::CallbackInfo& info) { mapRows(info, "softmax", softmaxRowAny); }
 
 // softmaxBackward(y, dy, dx, rows, cols): dx = y ⊙ (dy − Σ dy⊙y)
-static void SoftmaxBackward(const Napi::CallbackInfo& info) { mapRowsBackward(info, "softmaxBackward", softmaxBackwardRow); }
+static void SoftmaxBackward(const Napi::CallbackInfo& info) { mapRowsBackward(info, "softmaxBackward", softmaxBackwardRows); }
 
 // logSoftmax(x, out, rows, cols): out = x − max − log Σ exp(x − max)
 static void LogSoftmax(const Napi::CallbackInfo& info) { mapRows(info, "logSoftmax", logSoftmaxRowAny); }
