@@ -42,11 +42,12 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   ]);
 }
 
-const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean): MatmulAttrs =>
+/** One plain product C [M, N] = op(A)·op(B) (batch 1, alpha 1, beta 0). */
+export const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean): MatmulAttrs =>
   ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta: 0 });
 
 /** The gradients of y = x·Wᵀ (+ b): dx = g·W and dw = gᵀ·x (each only when wanted), db = Σ over rows of g. */
-function linearGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
+export function linearGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null): { dx: Tensor | null; dw: Tensor | null; db: Tensor | null } {
   const be = g.backend, [outF, inF] = weight.shape, rows = x.size / inF;
   const dx = x.requiresGrad ? Tensor.empty(be, x.shape, x.dtype) : null;
   const dw = weight.requiresGrad ? Tensor.empty(be, weight.shape, x.dtype) : null;

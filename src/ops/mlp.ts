@@ -4,13 +4,10 @@
 // token less memory, as activation checkpointing does. Without autograd the GELU is applied inside fc1's GEMM.
 // Biases and the block's residual are added in the GEMMs (the `linear` kernel); the GELU backward and the
 // recomputed GELU are one pass (geluBackward).
-import type { MatmulAttrs } from '../engine/backend';
 import { isGradEnabled } from '../engine/scope';
 import { fmtShape, shapesEqual } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
-
-const gemm = (M: number, N: number, K: number, transA: boolean, transB: boolean, beta = 0): MatmulAttrs =>
-  ({ batch: 1, M, N, K, transA, transB, strideA: 0, strideB: 0, alpha: 1, beta });
+import { gemm, linearGrads } from './matmul';
 
 /** out [rows, outF] = a [rows, inF] · wᵀ + bias (+ residual), the bias and residual added in the GEMM's tiles. */
 function affineRows(a: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, rows: number, residual: Tensor | null = null): void {
@@ -68,18 +65,10 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
     be.kernels.matmul(g.storage, w2.storage, dh.storage, gemm(rows, hid, outF, false, false));
     const act = Tensor.empty(be, [rows, hid], x.dtype); // gelu(h) again, from the same pass
     be.kernels.geluBackward(h.storage, dh.storage, dh.storage, act.storage);
-    const dw2 = w2.requiresGrad ? Tensor.empty(be, w2.shape, x.dtype) : null; // gᵀ · gelu(h)
-    const dw1 = w1.requiresGrad ? Tensor.empty(be, w1.shape, x.dtype) : null; // dhᵀ · x
-    if (dw2) be.kernels.matmul(g.storage, act.storage, dw2.storage, gemm(outF, hid, rows, true, false));
-    if (dw1) be.kernels.matmul(dh.storage, x.storage, dw1.storage, gemm(hid, inF, rows, true, false));
+    const fc2 = linearGrads(g, act, w2, b2); // dw2 = gᵀ·gelu(h), db2 (act needs no gradient)
     act.dispose();
-    const db2 = b2?.requiresGrad ? Tensor.empty(be, b2.shape, x.dtype) : null;
-    if (db2) be.kernels.reduce('sum', g.storage, db2.storage, 1, rows, outF);
-    const db1 = b1?.requiresGrad ? Tensor.empty(be, b1.shape, x.dtype) : null;
-    if (db1) be.kernels.reduce('sum', dh.storage, db1.storage, 1, rows, hid);
-    const dx = x.requiresGrad ? Tensor.empty(be, x.shape, x.dtype) : null; // dh · w1
-    if (dx) be.kernels.matmul(dh.storage, w1.storage, dx.storage, gemm(rows, inF, hid, false, false));
+    const fc1 = linearGrads(dh, x, w1, b1); // dx = dh·w1, dw1 = dhᵀ·x, db1
     dh.dispose();
-    return [dx, dw1, ...(b1 ? [db1] : []), dw2, ...(b2 ? [db2] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
+    return [fc1.dx, fc1.dw, ...(b1 ? [fc1.db] : []), fc2.dw, ...(b2 ? [fc2.db] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
   });
 }
