@@ -202,33 +202,23 @@ export function main(argv: string[]): void {
     .action((o) => run(() => probeCommand(o)));
 
   const bench = program.command('bench').description('benchmarks, side by side with the PyTorch reference');
-  bench.command('train')
-    .description('pixel pre-training step (forward + backward + AdamW) on synthetic data: itpn vs PyTorch, images/s and peak memory (ITPN_PROFILE=1: per-kernel profile)')
-    .option('--arch <name>', 'architecture', 'itpn_base')
-    .option('--img-size <n>', 'input size', int, 224)
-    .option('--batch <n>', 'batch size', int, 8)
-    .option('--steps <n>', 'timed steps', int, 5)
-    .option('--warmup <n>', 'untimed steps first', int, 2)
-    .option('--backend <name>', 'cpu or reference', 'cpu')
-    .option('--threads <n>', 'threads for both (default: all cores)', int)
-    .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
-    .option('--no-torch', 'skip the PyTorch reference')
-    .option('--json', 'one JSON object', false)
-    .action((o) => run(() => benchTrainCommand(o)));
-
-  bench.command('infer')
-    .description('classifier forward (eval, no autograd) on synthetic images: itpn vs PyTorch, images/s and peak memory')
-    .option('--arch <name>', 'architecture', 'itpn_base')
-    .option('--img-size <n>', 'input size', int, 224)
-    .option('--batch <n>', 'batch size', int, 8)
-    .option('--steps <n>', 'timed forward passes', int, 10)
-    .option('--warmup <n>', 'untimed passes first', int, 2)
-    .option('--backend <name>', 'cpu or reference', 'cpu')
-    .option('--threads <n>', 'threads for both (default: all cores)', int)
-    .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
-    .option('--no-torch', 'skip the PyTorch reference')
-    .option('--json', 'one JSON object', false)
-    .action((o) => run(() => benchInferCommand(o)));
+  for (const [name, desc, steps, unit, fn] of [
+    ['train', 'pixel pre-training step (forward + backward + AdamW) on synthetic data: itpn vs PyTorch, images/s and peak memory (ITPN_PROFILE=1: per-kernel profile)', 5, 'steps', benchTrainCommand],
+    ['infer', 'classifier forward (eval, no autograd) on synthetic images: itpn vs PyTorch, images/s and peak memory', 10, 'forward passes', benchInferCommand],
+  ] as const) {
+    bench.command(name).description(desc)
+      .option('--arch <name>', 'architecture', 'itpn_base')
+      .option('--img-size <n>', 'input size', int, 224)
+      .option('--batch <n>', 'batch size', int, 8)
+      .option('--steps <n>', `timed ${unit}`, int, steps)
+      .option('--warmup <n>', `untimed ${unit} first`, int, 2)
+      .option('--backend <name>', 'cpu or reference', 'cpu')
+      .option('--threads <n>', 'threads for both (default: all cores)', int)
+      .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')
+      .option('--no-torch', 'skip the PyTorch reference')
+      .option('--json', 'one JSON object', false)
+      .action((o) => run(() => fn(o)));
+  }
 
   for (const [name, desc, fn] of [
     ['gemm', 'GFLOP/s of 1024³ and the ViT-B MLP GEMMs (NN, NT, TN) beside PyTorch', benchGemmCommand],
