@@ -99,15 +99,15 @@ static void Attention(const Napi::CallbackInfo& info) {
     const float* v = q + 2 * C;
     float* mine = scratch + omp_get_thread_num() * perThread;
     float* P = probs.p ? probs.p + blk * N * N : mine;
+    const float* bb = bias.p ? bias.p + ((d.biasBatch == 1 ? 0 : b) * d.H + h) * N * N : nullptr;
     if (fast) {
-      const float* bb = bias.p ? bias.p + ((d.biasBatch == 1 ? 0 : b) * d.H + h) * N * N : nullptr;
       const AttnBlock blockArgs{q, k, v, 3 * C, bb, P, out.p + b * N * C + h * d.D, C, N, d.D, d.scale};
       attentionBlockForwardAvx512(blockArgs, mine + (probs.p ? 0 : N * N));
       return;
     }
     float beta = 0.0f;
-    if (bias.p) {
-      std::memcpy(P, bias.p + ((d.biasBatch == 1 ? 0 : b) * d.H + h) * N * N, static_cast<size_t>(N * N) * sizeof(float));
+    if (bb) {
+      std::memcpy(P, bb, static_cast<size_t>(N * N) * sizeof(float));
       beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, d.scale, q, ld3, k, ld3, beta, P, n);

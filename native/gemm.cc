@@ -79,6 +79,8 @@ static void Matmul(const Napi::CallbackInfo& info) {
   F32 a = argF32(info, 0, "a");
   F32 b = argF32(info, 1, "b");
   F32 c = argF32(info, 2, "out");
+  const int64_t batch = argNonNeg(info, 3, "batch");
+  const int64_t M = argNonNeg(info, 4, "M"), N = argNonNeg(info, 5, "N"), K = argNonNeg(info, 6, "K");
   if (info.Length() > 13) {
     const int64_t offA = argNonNeg(info, 13, "offsetA"), offB = argNonNeg(info, 14, "offsetB");
     const int64_t offC = argNonNeg(info, 15, "offsetC");
@@ -86,12 +88,9 @@ static void Matmul(const Napi::CallbackInfo& info) {
     a = F32{a.p + offA, a.n - offA};
     b = F32{b.p + offB, b.n - offB};
     c = F32{c.p + offC, c.n - offC};
-    const int64_t n = argNonNeg(info, 3, "batch") * argNonNeg(info, 4, "M") * argNonNeg(info, 5, "N");
-    check(n <= c.n, env, "matmul: out is too small for offsetC + batch*M*N");
-    c.n = n;
+    check(batch * M * N <= c.n, env, "matmul: out is too small for offsetC + batch*M*N");
+    c.n = batch * M * N;
   }
-  const int64_t batch = argNonNeg(info, 3, "batch");
-  const int64_t M = argNonNeg(info, 4, "M"), N = argNonNeg(info, 5, "N"), K = argNonNeg(info, 6, "K");
   const bool transA = argBool(info, 7), transB = argBool(info, 8);
   const int64_t strideA = argNonNeg(info, 9, "strideA"), strideB = argNonNeg(info, 10, "strideB");
   const float alpha = static_cast<float>(argNum(info, 11, "alpha"));

@@ -17,10 +17,10 @@ export interface NativeCpu {
   /** Binary op names in the order of their numeric codes. */
   readonly binaryOps: string[];
 
-  /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
   /** activation: 0 none, 1 exact GELU; offsets in elements. */
   linear(x: Float32Array, w: Float32Array, bias: Float32Array | null, residual: Float32Array | null, out: Float32Array,
     rows: number, inF: number, outF: number, activation?: number, xOffset?: number, outOffset?: number): void;
+  /** OpenMP team size for the addon's kernels and OpenBLAS' thread count. */
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** Which sgemm every matmul uses (process-wide): oneDNN (default) or OpenBLAS; ITPN_GEMM sets the initial one. */
