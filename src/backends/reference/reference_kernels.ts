@@ -318,16 +318,12 @@ export function referenceKernels(): Kernels {
           const p0 = probs ? (b * H + h) * N * N : 0, b0 = bs ? ((t.biasBatch === 1 ? 0 : b) * H + h) * N * N : 0;
           for (let i = 0; i < N; i++) {
             // logits_ij = scale·q_i·k_j + bias_ij, then a softmax over j
-            let m = -Infinity;
             for (let j = 0; j < N; j++) {
               let dot = 0;
               for (let d = 0; d < D; d++) dot += xs[at(b, i, 0, h) + d] * xs[at(b, j, 1, h) + d];
-              const l = t.scale * dot + (bs ? bs[b0 + i * N + j] : 0);
-              ps[p0 + i * N + j] = l;
-              m = Math.max(m, l);
+              ps[p0 + i * N + j] = t.scale * dot + (bs ? bs[b0 + i * N + j] : 0);
             }
-            let s = 0;
-            for (let j = 0; j < N; j++) s += Math.exp(ps[p0 + i * N + j] - m);
+            const [m, s] = rowMaxAndExpSum(ps, p0 + i * N, N);
             for (let j = 0; j < N; j++) ps[p0 + i * N + j] = Math.exp(ps[p0 + i * N + j] - m) / s;
             // out_i = Σ_j p_ij·v_j
             for (let d = 0; d < D; d++) {
