@@ -125,7 +125,7 @@ function gemmFlops(r: ProfileRow): number {
 }
 
 /** A table of the top rows and a per-kernel summary; times are per step (divided by `steps`). */
-export function formatProfile(rows: ProfileRow[], steps: number, stepMs: number, top = 40): string {
+export function formatProfile(rows: ProfileRow[], steps: number, stepMs: number, top = Number(process.env.ITPN_PROFILE_TOP ?? 40)): string {
   const lines: string[] = [];
   const total = rows.reduce((p, r) => p + r.total_ms, 0) / steps;
   const pct = (ms: number) => ((100 * ms) / stepMs).toFixed(1).padStart(5);

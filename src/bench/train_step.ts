@@ -55,7 +55,7 @@ export function timePixelTrainStep(backend: Backend, arch: string, imgSize: numb
   rng.fillNormal(imgs);
   const N = (imgSize / 16) ** 2;
   const timing = timeSteps(batch, steps, warmup, () => tidy(() => {
-    const out = model.forward(tensor(backend, imgs, [batch, 3, imgSize, imgSize]), maskingNoise(backend, batch, N, () => rng.uniform()));
+    const out = model.forwardTrainLoss(tensor(backend, imgs, [batch, 3, imgSize, imgSize]), maskingNoise(backend, batch, N, () => rng.uniform()));
     backward(out.loss);
     opt.update(1e-4);
     opt.zeroGrad();

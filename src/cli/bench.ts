@@ -31,7 +31,7 @@ const tail = (s: string) => s.trim().split('\n').slice(-3).join(' ');
 
 function runOurs(job: BenchJob): BenchJobResult {
   const script = path.join(__dirname, '..', 'bench', 'train_step.js');
-  const r = spawnSync(process.execPath, [script, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [...process.execArgv, script, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`bench child failed (status ${r.status})`);
   return JSON.parse(lastLine(r.stdout));
 }

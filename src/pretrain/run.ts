@@ -218,7 +218,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
               Object.assign(parts, { loss_pixel: out.loss_pixel, loss_mfm: out.loss_mfm }, mfmParts(out.loss_mfm_levels));
               loss = out.loss;
             } else {
-              loss = model.forward(images, noise).loss;
+              loss = model.forwardTrainLoss(images, noise).loss;
             }
           } else {
             const mask = blockMaskBatch(backend, opts.batch, maskOpts, rng);

@@ -5,7 +5,7 @@
 import type { Rng } from '../../engine/random';
 import type { Tensor } from '../../engine/tensor';
 import { isGradEnabled, tidy } from '../../engine/scope';
-import { add, attention, dropPath, mlp, mul, permute, reshape } from '../../ops';
+import { add, attention, dropPath, mlp, mul, permute, reshape, take } from '../../ops';
 import { constParam, type InitContext } from '../../nn/init';
 import { Conv2d, LayerNorm, Linear, Mlp } from '../../nn/layers';
 import { Module } from '../../nn/module';
@@ -122,15 +122,20 @@ export class AttentionBlock extends Module {
     this.norm2 = new LayerNorm(ctx, dim, eps);
     this.mlp = new Mlp(ctx, dim, Math.floor(dim * ratio));
   }
-  forward(x: Tensor, bc: BlockContext, rpeBias: Tensor | null): Tensor {
+  /**
+   * With `rows` (token ids per sample, [B, k]) only those tokens leave the block: attention reads every token, the
+   * MLP runs on the k rows.
+   */
+  forward(x: Tensor, bc: BlockContext, rpeBias: Tensor | null, rows: Tensor | null = null): Tensor {
+    const pick = (t: Tensor) => (rows ? take(t, rows, 1) : t);
     return blockScope(() => {
       if (foldResidual(this.gamma_1, this.dropPathRate, this.training) && foldResidual(this.gamma_2, this.dropPathRate, this.training)) {
-        const h = this.attn.forward(this.norm1.forward(x), rpeBias, x);
+        const h = pick(this.attn.forward(this.norm1.forward(x), rpeBias, x));
         return runMlp(this.mlp, this.norm2.forward(h), h);
       }
       let a = this.attn.forward(this.norm1.forward(x), rpeBias);
       if (this.gamma_1) a = mul(a, this.gamma_1);
-      const h = add(x, dropPath(a, this.dropPathRate, bc.rng, this.training));
+      const h = pick(add(x, dropPath(a, this.dropPathRate, bc.rng, this.training)));
       let m = runMlp(this.mlp, this.norm2.forward(h));
       if (this.gamma_2) m = mul(m, this.gamma_2);
       return add(h, dropPath(m, this.dropPathRate, bc.rng, this.training));

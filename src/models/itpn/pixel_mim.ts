@@ -18,6 +18,8 @@ export interface Masking {
   idsRestore: Tensor;
   /** 1 for removed tokens, in the original order, float [B, N]. */
   mask: Tensor;
+  /** Removed (masked) token ids per sample in shuffled order, int32 [B, N − n]. */
+  idsMasked: Tensor;
 }
 
 /** MAE random masking from given uniform noise [B, N]: keep the int(N·(1−ratio)) smallest noise values. */
@@ -25,12 +27,15 @@ export function randomMasking(noise: Tensor, ratio: number): Masking {
   const [B, N] = noise.shape;
   const lenKeep = Math.floor(N * (1 - ratio));
   const shuffle = argsort(noise).toArray();
-  const keep = new Int32Array(B * lenKeep), restore = new Int32Array(B * N), mask = new Float32Array(B * N);
+  const lenMasked = N - lenKeep;
+  const keep = new Int32Array(B * lenKeep), masked = new Int32Array(B * lenMasked), restore = new Int32Array(B * N);
+  const mask = new Float32Array(B * N);
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < N; j++) {
       const id = shuffle[b * N + j];
       restore[b * N + id] = j;
       if (j < lenKeep) keep[b * lenKeep + j] = id;
+      else masked[b * lenMasked + j - lenKeep] = id;
       mask[b * N + id] = j < lenKeep ? 0 : 1;
     }
   }
@@ -39,6 +44,7 @@ export function randomMasking(noise: Tensor, ratio: number): Masking {
     idsKeep: tensor(be, keep, [B, lenKeep], 'int32'),
     idsRestore: tensor(be, restore, [B, N], 'int32'),
     mask: tensor(be, noise.dtype === 'float64' ? Float64Array.from(mask) : mask, [B, N]),
+    idsMasked: tensor(be, masked, [B, lenMasked], 'int32'),
   };
 }
 
@@ -86,8 +92,12 @@ export class ITPNMaskedAutoencoder extends ITPNBackbone {
     this.decoder_pred = new Linear(ctx, D, cfg.patch_size ** 2 * cfg.in_chans);
   }
 
-  /** Fuses the three pyramid levels into one full-length decoder sequence and predicts pixels: [B, N, 768]. */
-  forwardDecoder(pyramid: [Tensor, Tensor, Tensor], idsRestore: Tensor): Tensor {
+  /**
+   * Fuses the three pyramid levels into one full-length decoder sequence and predicts pixels: [B, N, 768]. With
+   * `rows` (token ids per sample, [B, k]) the last block's MLP, the norm and the head run on those tokens only and
+   * the result is [B, k, 768]; attention still sees every token, so these rows equal the full result's.
+   */
+  forwardDecoder(pyramid: [Tensor, Tensor, Tensor], idsRestore: Tensor, rows: Tensor | null = null): Tensor {
     const [B, N] = idsRestore.shape;
     const D = this.cfg.decoder_embed_dim;
     const levels = pyramid.map((p, i) => {
@@ -99,19 +109,21 @@ export class ITPNMaskedAutoencoder extends ITPNBackbone {
     });
     let x = add(add(add(levels[0], this.decoder_pos_embed), levels[1]), levels[2]);
     const bc = { rng: this.rng };
-    for (const blk of this.decoder_blocks) x = blk.forward(x, bc, null);
+    const last = this.decoder_blocks.length - 1;
+    this.decoder_blocks.forEach((blk, i) => { x = blk.forward(x, bc, null, i === last ? rows : null); });
+    if (rows && last < 0) x = take(x, rows, 1);
     return this.decoder_pred.forward(this.decoder_norm.forward(x));
   }
 
   /** Per-patch normalised pixel MSE, averaged over masked patches (norm_pix_loss is always on). */
   forwardLoss(imgs: Tensor, pred: Tensor, mask: Tensor): Tensor {
-    const target = patchify(imgs, this.cfg.patch_size);
-    const mu = mean(target, -1, true);
-    const v = variance(target, -1, true, true); // unbiased, as torch .var()
-    const t = div(sub(target, mu), sqrt(affine(v, 1, 1e-6)));
-    const d = sub(pred, t);
-    const perPatch = mean(mul(d, d), -1); // [B, N]
+    const perPatch = normPixError(patchify(imgs, this.cfg.patch_size), pred); // [B, N]
     return div(sum(mul(perPatch, mask)), sum(mask));
+  }
+
+  /** forwardLoss for a prediction of the masked patches only ([B, k, 768] in idsMasked's order): their mean. */
+  forwardLossMasked(imgs: Tensor, predMasked: Tensor, idsMasked: Tensor): Tensor {
+    return mean(normPixError(take(patchify(imgs, this.cfg.patch_size), idsMasked, 1), predMasked));
   }
 
   forward(imgs: Tensor, noise: Tensor): PixelOutputs {
@@ -122,6 +134,25 @@ export class ITPNMaskedAutoencoder extends ITPNBackbone {
     const loss = this.forwardLoss(imgs, pred, masking.mask);
     return { loss, pred, masking, pyramid };
   }
+
+  /**
+   * The training objective alone: forward()'s loss, with the decoder's last block MLP, norm and head run only on
+   * the masked tokens, the only rows the loss reads (a quarter less work in those layers at 75% masking).
+   */
+  forwardTrainLoss(imgs: Tensor, noise: Tensor): { loss: Tensor; masking: Masking } {
+    const masking = randomMasking(noise, this.cfg.mask_ratio);
+    const feats = this.forwardFeatures(imgs, { idsKeep: masking.idsKeep });
+    const predMasked = this.forwardDecoder(this.forwardPyramid(feats), masking.idsRestore, masking.idsMasked);
+    return { loss: this.forwardLossMasked(imgs, predMasked, masking.idsMasked), masking };
+  }
+}
+
+/** Per-patch mean squared error against the patch's normalised pixels (unbiased variance, as torch .var()). */
+function normPixError(target: Tensor, pred: Tensor): Tensor {
+  const mu = mean(target, -1, true);
+  const v = variance(target, -1, true, true);
+  const d = sub(pred, div(sub(target, mu), sqrt(affine(v, 1, 1e-6))));
+  return mean(mul(d, d), -1);
 }
 
 /** Uniform noise [B, N] for masking, drawn from the run's generator. */
