@@ -62,7 +62,7 @@ void erfRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(erfRow(x, y, n
 void toBf16Rows(const float* x, uint16_t* y, int64_t n) { ITPN_DISPATCH(toBf16Row(x, y, n)); }
 void sigmoidRows(const float* x, float* y, int64_t n) { ITPN_DISPATCH(sigmoidRow(x, y, n)); }
 void softmaxRowFinite(const float* x, float* y, int64_t n, float m) { ITPN_DISPATCH(softmaxRow(x, y, n, m)); }
-void softmaxBackwardRows(const float* y, const float* dy, float* dx, int64_t n) { ITPN_DISPATCH(softmaxBackwardRowD(y, dy, dx, n)); }
+void softmaxBackwardRows(const float* y, const float* dy, float* dx, int64_t n) { ITPN_DISPATCH(softmaxBackwardRow(y, dy, dx, n)); }
 void logSoftmaxRowFinite(const float* x, float* y, int64_t n, float m) { ITPN_DISPATCH(logSoftmaxRow(x, y, n, m)); }
 void logSoftmaxBackwardRowAny(const float* y, const float* dy, float* dx, int64_t n) {
   ITPN_DISPATCH(logSoftmaxBackwardRow(y, dy, dx, n));

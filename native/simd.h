@@ -19,7 +19,7 @@ void sigmoidRows(const float* x, float* y, int64_t n);
 void softmaxRowFinite(const float* x, float* y, int64_t n, float m);
 /** Softmax of any row (softmax.cc): the vector path when the maximum is finite, else the scalar definition; y may be x. */
 void softmaxRowAny(const float* x, float* y, int64_t n);
-/** dx = y ⊙ (dy − Σ dy⊙y) for one row (softmax backward; the attention kernels' ds), in double; dx may be dy. */
+/** dx = y ⊙ (dy − Σ dy⊙y) for one row (softmax backward; the attention kernels' ds), the sum in double; dx may be dy. */
 void softmaxBackwardRows(const float* y, const float* dy, float* dx, int64_t n);
 void logSoftmaxRowFinite(const float* x, float* y, int64_t n, float m);
 void logSoftmaxBackwardRowAny(const float* y, const float* dy, float* dx, int64_t n);
