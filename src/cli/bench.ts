@@ -1,6 +1,8 @@
 // `itpn bench train` and `itpn bench infer`: our pixel pre-training step (or classifier forward) and the project's
 // PyTorch reference (bench/torch_train_step.py, the same model written from the spec) timed in one run on the same
 // machine, one after the other, each in its own process so each peak resident memory is its own; medians, ratio.
+// With --rounds R the two sides alternate R times (the side that goes first swaps each round, so a drift of the
+// machine's speed during the run hits both alike) and the report gives each side's median and every round's ratio.
 // ITPN_PROFILE=1 also prints our per-kernel profile of the timed steps (to stderr); ITPN_PROFILE=cpu times kernels
 // with CPU time instead of the wall clock (use with --threads 1 on a busy machine).
 import { spawnSync } from 'node:child_process';
@@ -14,6 +16,7 @@ import { cliPrecision } from './backend_choice';
 /** The bench job's fields as command-line options (threads optional), plus the PyTorch side and output format. */
 export interface BenchTrainOptions extends Omit<BenchJob, 'kind' | 'threads' | 'profile'> {
   threads?: number;
+  rounds?: number;
   python: string;
   torch: boolean;
   json: boolean;
@@ -58,34 +61,70 @@ function runTorch(o: BenchTrainOptions, threads: number, extra: string[]): { res
   return { result: { ...(JSON.parse(lines[lines.length - 2]) as TorchResult), peak_rss_mib: rss.peak_rss_mib }, error: null };
 }
 
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One side's rounds as one result: medians over the rounds (peak RSS: the largest). */
+function medianRound<T extends { images_per_s: number; step_ms_median: number; step_cpu_ms_median?: number; peak_rss_mib?: number }>(runs: T[]): T {
+  return {
+    ...runs[0],
+    images_per_s: medianOf(runs.map((r) => r.images_per_s)),
+    step_ms_median: medianOf(runs.map((r) => r.step_ms_median)),
+    ...(runs[0].step_cpu_ms_median === undefined ? {} : { step_cpu_ms_median: medianOf(runs.map((r) => r.step_cpu_ms_median!)) }),
+    peak_rss_mib: Math.max(...runs.map((r) => r.peak_rss_mib ?? 0)),
+  };
+}
+
 function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
   const threads = o.threads ?? os.availableParallelism();
+  const rounds = Math.max(1, o.rounds ?? 1);
   const env = process.env.ITPN_PROFILE;
   const profile = !env || env === '0' ? null : env === 'cpu' ? 'cpu' : 'wall';
-  const ours = runOurs({ kind, arch: o.arch, imgSize: o.imgSize, batch: o.batch, steps: o.steps, warmup: o.warmup, backend: o.backend, threads, profile });
   // with --precision bf16 the peer runs under torch.autocast(bfloat16), the like-for-like comparison
   const precision = cliPrecision();
   const autocast = precision === 'bf16' ? ['--autocast-bf16'] : [];
-  const torchRun = o.torch ? runTorch(o, threads, [...(kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []), ...autocast]) : { result: null, error: null };
-  const torch = torchRun.result;
+  const oursRuns: BenchJobResult[] = [], torchRuns: TorchResult[] = [];
+  let torchError: string | null = null, profileText: string | undefined;
+  const runOursOnce = () => {
+    const r = runOurs({ kind, arch: o.arch, imgSize: o.imgSize, batch: o.batch, steps: o.steps, warmup: o.warmup, backend: o.backend, threads, profile: oursRuns.length === 0 ? profile : null });
+    profileText ??= r.profile;
+    oursRuns.push(r);
+  };
+  const runTorchOnce = () => {
+    if (!o.torch || torchError) return;
+    const t = runTorch(o, threads, [...(kind === 'infer' ? ['--variant', 'classify', '--forward-only'] : []), ...autocast]);
+    if (t.result) torchRuns.push(t.result);
+    else torchError = t.error;
+  };
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) { runOursOnce(); runTorchOnce(); } else { runTorchOnce(); runOursOnce(); }
+  }
+  const ours = medianRound(oursRuns);
+  const torch = torchRuns.length === rounds ? medianRound(torchRuns) : null;
+  const roundRatios = torch ? oursRuns.map((r, i) => r.images_per_s / torchRuns[i].images_per_s) : [];
   const what = kind === 'train' ? 'pixel pre-training step (forward + backward + AdamW)' : 'classifier forward (eval, no autograd)';
   const gemm = ours.gemm; // as the addon in the child reported it
   const result = {
-    bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, threads, cpu: os.cpus()[0]?.model,
+    bench: kind, arch: o.arch, img_size: o.imgSize, batch: o.batch, steps: o.steps, rounds, threads, cpu: os.cpus()[0]?.model,
     itpn: { backend: o.backend, gemm, precision, images_per_s: ours.images_per_s, step_ms_median: ours.step_ms_median, step_cpu_ms_median: ours.step_cpu_ms_median, peak_rss_mib: ours.peak_rss_mib },
     torch: torch ? { images_per_s: torch.images_per_s, step_ms_median: torch.step_ms_median, peak_rss_mib: torch.peak_rss_mib, torch_version: torch.torch_version } : null,
     ratio: torch ? ours.images_per_s / torch.images_per_s : null,
+    round_ratios: rounds > 1 && torch ? roundRatios : undefined,
     peak_rss_ratio: torch?.peak_rss_mib ? ours.peak_rss_mib / torch.peak_rss_mib : null,
-    torch_error: torchRun.error,
+    torch_error: torchError,
   };
-  if (ours.profile) console.error(ours.profile);
+  if (profileText) console.error(profileText);
   if (o.json) console.log(JSON.stringify(result));
   else {
-    console.log(`${what}, ${o.arch} ${o.imgSize}px batch ${o.batch}, ${threads} threads, ${result.cpu}`);
+    const over = rounds > 1 ? `, median of ${rounds} alternating rounds` : '';
+    console.log(`${what}, ${o.arch} ${o.imgSize}px batch ${o.batch}, ${threads} threads${over}, ${result.cpu}`);
     console.log(`  itpn (${o.backend}${gemm ? ', ' + gemm + ' GEMM' : ''}, ${precision})  ${ours.images_per_s.toFixed(2)} img/s  (median step ${ours.step_ms_median.toFixed(1)} ms over ${o.steps}, CPU ${ours.step_cpu_ms_median.toFixed(1)} ms)  peak RSS ${ours.peak_rss_mib.toFixed(0)} MiB`);
     if (torch) console.log(`  PyTorch ${torch.torch_version ?? ''}  ${torch.images_per_s.toFixed(2)} img/s  (median step ${torch.step_ms_median.toFixed(1)} ms)  peak RSS ${torch.peak_rss_mib?.toFixed(0)} MiB`);
     if (torch) console.log(`  ratio itpn/PyTorch  ${result.ratio!.toFixed(2)}× images/s, ${result.peak_rss_ratio?.toFixed(2)}× peak memory`);
-    if (torchRun.error) console.log(`  PyTorch reference not run: ${torchRun.error}`);
+    if (rounds > 1 && torch) console.log(`  per round  ${roundRatios.map((x) => x.toFixed(2) + '×').join(' ')}`);
+    if (torchError) console.log(`  PyTorch reference not run: ${torchError}`);
   }
   return 0;
 }

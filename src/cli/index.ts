@@ -212,6 +212,7 @@ export function main(argv: string[]): void {
       .option('--batch <n>', 'batch size', int, 8)
       .option('--steps <n>', `timed ${unit}`, int, steps)
       .option('--warmup <n>', `untimed ${unit} first`, int, 2)
+      .option('--rounds <n>', 'alternate the two sides this many times (ours, PyTorch, then PyTorch, ours, ...) and report medians', int, 1)
       .option('--backend <name>', 'cpu or reference', 'cpu')
       .option('--threads <n>', 'threads for both (default: all cores)', int)
       .option('--python <path>', 'Python with torch for the reference', '/usr/bin/python3')

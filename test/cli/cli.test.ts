@@ -99,3 +99,29 @@ test('--precision: bf16 reaches the bench child and the parity bound; a bad valu
   assert.notEqual(ref.status, 0, show(ref));
   assert.match(ref.stdout + ref.stderr, /needs the cpu backend/);
 });
+
+test('bench --rounds: the sides alternate, each side reports its median, every round its ratio', () => {
+  // A stand-in for the PyTorch peer: each run reports the next of 10, 30, 20 images/s (and the wrapper's RSS line).
+  const counter = path.join(tmpDir, 'peer-runs');
+  const peer = path.join(tmpDir, 'fake-python');
+  fs.writeFileSync(peer, `#!/bin/sh
+n=$(cat "${counter}" 2>/dev/null || echo 0); echo $((n + 1)) > "${counter}"
+case $n in 0) ips=10;; 1) ips=30;; *) ips=20;; esac
+echo "{\\"images_per_s\\": $ips, \\"step_ms_median\\": $((2000 / ips)), \\"torch_version\\": \\"fake\\"}"
+echo '{"peak_rss_mib": 100}'
+`, { mode: 0o755 });
+  const r = itpn('bench', 'infer', '--arch', 'itpn_tiny', '--img-size', '32', '--batch', '2', '--steps', '1', '--warmup', '0', '--rounds', '3', '--python', peer, '--json');
+  assert.equal(r.status, 0, show(r));
+  assert.equal(fs.readFileSync(counter, 'utf8').trim(), '3');
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.equal(out.rounds, 3);
+  assert.equal(out.torch.images_per_s, 20);
+  assert.equal(out.torch.step_ms_median, 100);
+  assert.equal(out.round_ratios.length, 3);
+  assert.ok(Math.abs(out.ratio - out.itpn.images_per_s / 20) < 1e-12);
+  // each round's ratio is that round's ours over that round's peer: the peer's 10, 30, 20 in run order
+  const implied = out.round_ratios.map((x: number, i: number) => [10, 30, 20][i] * x);
+  assert.ok(implied.every((v: number) => v > 0));
+  const sorted = [...implied].sort((a: number, b: number) => a - b);
+  assert.ok(Math.abs(sorted[1] - out.itpn.images_per_s) < 1e-9 * out.itpn.images_per_s, 'ours is the median of its rounds');
+});
