@@ -29,7 +29,8 @@ static void LayerNorm(const Napi::CallbackInfo& info) {
   });
 }
 
-// layerNormBackward(dy, x, weight|null, mean, rstd, dx, dweight|null, dbias|null, rows, cols)
+// layerNormBackward(dy, x, weight|null, mean, rstd, dx, dweight|null, dbias|null, rows, cols[, accumulate]):
+// with accumulate true, dx += the input gradient (dx holds the input's other gradient) instead of dx =
 static void LayerNormBackward(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const F32 dy = argF32(info, 0, "dy");
@@ -41,6 +42,7 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
   const F32 dw = argF32Opt(info, 6, "dweight");
   const F32 db = argF32Opt(info, 7, "dbias");
   const int64_t rows = argNonNeg(info, 8, "rows"), cols = argNonNeg(info, 9, "cols");
+  const bool accumulate = info.Length() > 10 && info[10].ToBoolean().Value();
   check(dy.n == rows * cols && x.n == rows * cols && dx.n == rows * cols, env,
         "layerNormBackward: dy/x/dx size is not rows*cols");
   check(mean.n == rows && rstd.n == rows, env, "layerNormBackward: mean/rstd size is not rows");
@@ -55,7 +57,7 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
   parallelChunks(rows, nt, 1, [&](int t, int64_t lo, int64_t hi) {
     double* aw = wantDw ? accW.data() + static_cast<size_t>(t) * cols : nullptr;
     double* ab = wantDb ? accB.data() + static_cast<size_t>(t) * cols : nullptr;
-    layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols);
+    layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols, accumulate);
   });
   if (wantDw) {
     for (int64_t i = 0; i < cols; i++) {

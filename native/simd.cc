@@ -74,8 +74,8 @@ void layerNormRows(const float* x, const float* w, const float* b, float* out, f
   ITPN_DISPATCH(layerNormRowRange(x, w, b, out, mean, rstd, r0, r1, cols, eps));
 }
 void layerNormBackwardRows(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
-                           float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols) {
-  ITPN_DISPATCH(layerNormBackwardRowRange(dy, x, w, mean, rstd, dx, aw, ab, r0, r1, cols));
+                           float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols, bool accumulate) {
+  ITPN_DISPATCH(layerNormBackwardRowRange(dy, x, w, mean, rstd, dx, aw, ab, r0, r1, cols, accumulate));
 }
 
 // simdLevel() / setSimdLevel(level) for JS (tests run both code paths).

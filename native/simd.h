@@ -29,7 +29,7 @@ void sumColumns(const float* x, int64_t ld, int64_t r, int64_t w, double* acc);
 void layerNormRows(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd, int64_t r0,
                    int64_t r1, int64_t cols, double eps);
 void layerNormBackwardRows(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
-                           float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols);
+                           float* dx, double* aw, double* ab, int64_t r0, int64_t r1, int64_t cols, bool accumulate);
 
 /** The per-step constants of an AdamW update (adamw.cc derives them from lr, betas, eps, decay, bias corrections). */
 struct AdamWStep {

@@ -74,8 +74,16 @@ export function backward(root: Tensor, grad?: Tensor): void {
         accumulateLeaf(t, g, holders, seedTyped);
         continue;
       }
-      const gs = t.node.backward(g);
-      t.node.inputs.forEach((input, i) => {
+      const inputs = t.node.inputs;
+      // Each input's gradient so far, where the backward may add into it in place: held by this input's entry
+      // alone, its storage shared with no view, and the input appearing once among the node's inputs.
+      const accum = inputs.map((input, i) => {
+        const e = grads.get(input.id);
+        const alone = e && e !== seedTyped && holders.get(e) === 1 && e.ownsStorageAlone;
+        return alone && inputs.indexOf(input) === i && inputs.lastIndexOf(input) === i ? e : null;
+      });
+      const gs = t.node.backward(g, accum);
+      inputs.forEach((input, i) => {
         const gi = gs[i];
         if (!gi || !input.requiresGrad) return;
         if (!shapesEqual(gi.shape, input.shape)) {
@@ -85,6 +93,8 @@ export function backward(root: Tensor, grad?: Tensor): void {
         if (!existing) {
           grads.set(input.id, gi);
           acquire(gi);
+        } else if (gi === existing) {
+          // the backward added into accum[i] in place
         } else {
           const s = sumOf(existing, gi);
           acquire(s);

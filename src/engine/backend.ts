@@ -125,9 +125,12 @@ export interface Kernels {
   /** Normalises rows of [rows, cols]; writes mean and rstd ([rows]) for the backward pass. */
   layerNorm(x: Storage, weight: Storage | null, bias: Storage | null, out: Storage, mean: Storage, rstd: Storage,
     rows: number, cols: number, eps: number): void;
-  /** Writes dx; writes (not accumulates) dweight and dbias when given. */
+  /**
+   * Writes dx (adds into it with `accumulate`: dx then holds the input's other gradient, such as a residual
+   * branch's); writes (not accumulates) dweight and dbias when given.
+   */
   layerNormBackward(dy: Storage, x: Storage, weight: Storage | null, mean: Storage, rstd: Storage, dx: Storage,
-    dweight: Storage | null, dbias: Storage | null, rows: number, cols: number): void;
+    dweight: Storage | null, dbias: Storage | null, rows: number, cols: number, accumulate?: boolean): void;
   /**
    * probs = softmax(scale·q·kᵀ + bias) per (batch, head); out = probs·v (layouts in AttentionAttrs). probs null
    * (inference): the probabilities are not kept.

@@ -9,8 +9,12 @@ import { isGradEnabled, trackTensor, type Disposable } from './scope';
 export interface GradNode {
   readonly op: string;
   readonly inputs: Tensor[];
-  /** Returns one gradient per input (null where the input needs none). */
-  backward(grad: Tensor): (Tensor | null)[];
+  /**
+   * Returns one gradient per input (null where the input needs none). `accum[i]`, when given, is input i's gradient
+   * so far from its other consumers, owned by nobody else: the backward may add its contribution into it in place
+   * and return that same tensor (saving the engine's separate sum), or ignore it.
+   */
+  backward(grad: Tensor, accum: (Tensor | null)[]): (Tensor | null)[];
 }
 
 class SharedStorage {
@@ -72,6 +76,10 @@ export class Tensor implements Disposable {
   get isDisposed(): boolean {
     return this.shared === null;
   }
+  /** True when no other tensor (view) shares this tensor's storage, so writing into it in place is invisible elsewhere. */
+  get ownsStorageAlone(): boolean {
+    return this.live().refs === 1;
+  }
 
   /** A tensor of another shape over the same storage. */
   view(shape: Shape): Tensor {
@@ -119,7 +127,8 @@ export class Tensor implements Disposable {
 }
 
 /** Attaches an autograd node to `out` if gradients are being recorded and any input needs one. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: (g: Tensor) => (Tensor | null)[]): Tensor {
+export function record(out: Tensor, op: string, inputs: Tensor[],
+  backward: (g: Tensor, accum: (Tensor | null)[]) => (Tensor | null)[]): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward };

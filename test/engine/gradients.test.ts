@@ -1,5 +1,6 @@
 // Every differentiable op against central finite differences, float64, reference backend.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { Rng } from '../../src/engine/random';
 import * as F from '../../src/ops';
 import { tensor } from '../../src/ops';
@@ -79,6 +80,24 @@ test('softmax, log-softmax, layer norm', () => {
   gradCheck('logSoftmax', F.logSoftmax, [r(3, 5)]);
   gradCheck('layerNorm affine', (x, w, b) => F.layerNorm(x, w, b, 1e-6), [r(4, 6), r(6), r(6)]);
   gradCheck('layerNorm plain', (x) => F.layerNorm(x, null, null, 1e-5), [r(4, 6)]);
+  // A pre-norm block's input z feeds the layer norm and, as the residual, the Linear after it: z's residual
+  // gradient arrives first and the layer norm's backward adds into it in place (checked to happen).
+  const kernels = ref64.kernels;
+  const plain = kernels.layerNormBackward;
+  let accumulated = 0;
+  kernels.layerNormBackward = (...args: Parameters<typeof plain>) => {
+    if (args[10]) accumulated++;
+    plain.apply(kernels, args);
+  };
+  try {
+    gradCheck('layerNorm + residual', (x, w, w2) => {
+      const z = F.affine(x, 2, 0.5);
+      return F.linear(F.layerNorm(z, w, null, 1e-6), w2, null, z);
+    }, [r(4, 6), r(6), r(6, 6)]);
+  } finally {
+    kernels.layerNormBackward = plain;
+  }
+  assert.ok(accumulated > 0, 'the layer norm backward never accumulated into the residual gradient');
 });
 
 test('losses', () => {

@@ -55,7 +55,7 @@ export interface NativeCpu {
   layerNorm(x: F32, weight: F32 | null, bias: F32 | null, out: F32, mean: F32, rstd: F32, rows: number, cols: number,
     eps: number): void;
   layerNormBackward(dy: F32, x: F32, weight: F32 | null, mean: F32, rstd: F32, dx: F32, dweight: F32 | null,
-    dbias: F32 | null, rows: number, cols: number): void;
+    dbias: F32 | null, rows: number, cols: number, accumulate: boolean): void;
   fill(out: F32, value: number): void;
   geluBackward(x: F32, dy: F32, dx: F32, y?: F32 | null): void;
   attention(qkv: F32, bias: F32 | null, out: F32, probs: F32 | null, B: number, N: number, H: number, D: number, scale: number,

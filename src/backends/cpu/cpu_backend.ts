@@ -162,12 +162,12 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       else ref.layerNorm(x, weight, bias, out, mean, rstd, rows, cols, eps);
     },
 
-    layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols): void {
+    layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols, accumulate = false): void {
       const gs = f32(dy), xs = f32(x), ms = f32(mean), rs = f32(rstd), ds = f32(dx);
       const ws = weight ? f32(weight) : null, dws = dweight ? f32(dweight) : null, dbs = dbias ? f32(dbias) : null;
       const optionalOk = (!weight || ws) && (!dweight || dws) && (!dbias || dbs);
-      if (gs && xs && ms && rs && ds && optionalOk) native.layerNormBackward(gs, xs, ws, ms, rs, ds, dws, dbs, rows, cols);
-      else ref.layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols);
+      if (gs && xs && ms && rs && ds && optionalOk) native.layerNormBackward(gs, xs, ws, ms, rs, ds, dws, dbs, rows, cols, accumulate);
+      else ref.layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols, accumulate);
     },
 
     attention(qkv: Storage, bias: Storage | null, out: Storage, probs: Storage | null, t: AttentionAttrs): void {

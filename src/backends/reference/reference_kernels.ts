@@ -278,7 +278,7 @@ export function referenceKernels(): Kernels {
       }
     },
 
-    layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols): void {
+    layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols, accumulate = false): void {
       const gs = host(dy), xs = host(x), ms = host(mean), rs = host(rstd), out = host(dx);
       const w = weight ? host(weight) : null;
       const dw = dweight ? host(dweight) : null, db = dbias ? host(dbias) : null;
@@ -301,7 +301,7 @@ export function referenceKernels(): Kernels {
         for (let c = 0; c < cols; c++) {
           const xhat = (xs[o + c] - mu) * inv;
           const g = gs[o + c] * (w ? w[c] : 1);
-          out[o + c] = inv * (g - sumG - xhat * sumGX);
+          out[o + c] = (accumulate ? out[o + c] : 0) + inv * (g - sumG - xhat * sumGX);
         }
       }
     },

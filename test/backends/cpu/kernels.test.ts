@@ -596,6 +596,14 @@ describe('layerNorm', () => {
         if (w) bw2.push(w);
         const g2 = both(bw2, (k, s) => k.layerNormBackward(s[0], s[1], w ? s[5] : null, s[2], s[3], s[4], null, null, rows, cols));
         assertClose(g2.got[4], g2.want[4], `${what} dx only`);
+        // accumulate: dx holds another gradient, and the input gradient is added to it
+        const prior = randn(rows * cols);
+        const bw3: HostArray[] = [dy, x, mean, rstd, prior.slice(), randn(cols), randn(cols)];
+        if (w) bw3.push(w);
+        const g3 = both(bw3, (k, s) => k.layerNormBackward(s[0], s[1], w ? s[7] : null, s[2], s[3], s[4], s[5], s[6], rows, cols, true));
+        assertClose(g3.got[4], g3.want[4], `${what} dx accumulated`);
+        assertClose(g3.want[4], Float32Array.from(prior, (v, i) => v + g.want[4][i]), `${what} reference dx accumulated = prior + dx`);
+        assertClose(g3.got[5], g.want[5], `${what} dweight with accumulate`);
       }
     });
   }
