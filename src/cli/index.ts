@@ -12,6 +12,7 @@ import { probeCommand } from './probe';
 import { benchInferCommand, benchTrainCommand } from './bench';
 import { benchGemmCommand, benchOpsCommand } from './bench_kernels';
 import { setCliPrecision } from './backend_choice';
+import { DEFAULT_DECODE_CACHE_MIB } from '../data/loader';
 
 function run(fn: () => number | Promise<number>): void {
   Promise.resolve()
@@ -103,6 +104,7 @@ export function main(argv: string[]): void {
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', int)
     .option('--workers <n>', 'image decode workers', int)
+    .option('--decode-cache <MiB>', 'decoded images kept in memory between epochs (0: off)', int, DEFAULT_DECODE_CACHE_MIB)
     .option('--viz-every <n>', 'pixel: write a reconstruction grid every N steps (0: only at the end)', int, 50)
     .option('--save-every <n>', 'checkpoint every N steps (0: only at the end)', int, 50)
     .action((o) => run(() => pretrainCommand(o)));
@@ -138,6 +140,7 @@ export function main(argv: string[]): void {
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', int)
     .option('--workers <n>', 'image decode workers', int)
+    .option('--decode-cache <MiB>', 'decoded images kept in memory between epochs (0: off)', int, DEFAULT_DECODE_CACHE_MIB)
     .option('--print-param-groups', 'print every parameter with its layer id, lr scale and weight decay, then exit (needs only --arch)', false)
     .option('--num-classes <n>', 'classes for --print-param-groups', int, 1000)
     .option('--json', 'with --print-param-groups: one JSON object per line', false)

@@ -4,8 +4,20 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { AugmentConfig } from './augment';
 
+/** An image decoded to 8-bit sRGB pixels, interleaved (what the loader caches between epochs). */
+export interface DecodedPixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
 export interface DecodeJob {
   path: string;
+  /** The file's pixels from an earlier decode: the worker skips reading and decoding the file. */
+  pixels?: DecodedPixels;
+  /** Send the decoded pixels back with the result (the loader caches them). */
+  returnPixels?: boolean;
   imgSize: number;
   /** true: RandomResizedCrop + flip replayed from `uniforms`; false: resize + centre crop. */
   train: boolean;
@@ -22,8 +34,11 @@ export interface DecodeRequest extends DecodeJob {
   id: number;
 }
 
-/** ok: CHW float32, 3 x imgSize x imgSize, ImageNet-normalised. Not ok: the image could not be decoded. */
-export type DecodeResult = { ok: true; data: Float32Array } | { ok: false; error: string };
+/**
+ * ok: CHW float32, 3 x imgSize x imgSize, ImageNet-normalised (and the decoded pixels when the job asked for them).
+ * Not ok: the image could not be decoded.
+ */
+export type DecodeResult = { ok: true; data: Float32Array; pixels?: DecodedPixels } | { ok: false; error: string };
 
 export type DecodeResponse = DecodeResult & { id: number };
 

@@ -1,27 +1,38 @@
-// Worker thread: decodes one image file with sharp, applies the planned crop/resize/flip and
-// returns ImageNet-normalised CHW float32 (buffer transferred, not copied).
+// Worker thread: decodes one image file with sharp (or takes its pixels from the loader's cache), applies the
+// planned crop/resize/flip and returns ImageNet-normalised CHW float32 (buffer transferred, not copied).
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
 import sharp from 'sharp';
-import type { DecodeJob, DecodeRequest, DecodeResponse } from './decode_pool';
+import type { DecodedPixels, DecodeJob, DecodeRequest, DecodeResponse } from './decode_pool';
 import { ReplayRng } from './rng';
 import { TRAIN_UNIFORMS_PER_SAMPLE, normalizeToChw, planEvalTransform, planTrainTransform } from './transforms';
 import { augmentAndNormalize } from './augment';
 
-export async function decodeImage(job: DecodeJob): Promise<Float32Array> {
-  const file = await fs.readFile(job.path); // read once, used for both the header and the pixels
-  const meta = await sharp(file).metadata();
-  if (!meta.width || !meta.height) throw new Error('image has no size');
+/** The file's pixels as 8-bit sRGB without alpha: the input of every crop and resize below. */
+export async function decodePixels(file: string): Promise<DecodedPixels> {
+  const { data, info } = await sharp(await fs.readFile(file)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (!info.width || !info.height) throw new Error('image has no size');
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels };
+}
+
+/**
+ * The job's image (decoded here, or the cached pixels it carries) cropped, resized and normalised. Always resized
+ * from the decoded pixels, so a cached and an uncached epoch are identical; for 8-bit images (every JPEG) this gives
+ * the same bytes as one sharp pipeline from the file (checked on the shipped data and a CMYK JPEG), while 16-bit or
+ * alpha PNGs now reach 8-bit sRGB before the resize instead of after it (last-bit differences).
+ */
+export async function decodeImageAndPixels(job: DecodeJob): Promise<{ data: Float32Array; pixels: DecodedPixels }> {
+  const src = job.pixels ?? (await decodePixels(job.path));
   let plan;
   if (job.train) {
     if (!job.uniforms) throw new Error('training decode job without pre-drawn random numbers');
-    plan = planTrainTransform(meta.width, meta.height, job.imgSize, new ReplayRng(job.uniforms), job.scale, job.ratio);
+    plan = planTrainTransform(src.width, src.height, job.imgSize, new ReplayRng(job.uniforms), job.scale, job.ratio);
   } else {
-    plan = planEvalTransform(meta.width, meta.height, job.imgSize, job.cropPct);
+    plan = planEvalTransform(src.width, src.height, job.imgSize, job.cropPct);
   }
-  let pipeline = sharp(file).removeAlpha().toColourspace('srgb');
+  let pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels as 1 | 2 | 3 | 4 } });
   if (plan.cropBefore) pipeline = pipeline.extract(plan.cropBefore); // extract before resize = crop of the source
-  // fastShrinkOnLoad off: JPEG DCT down-scaling would differ from a plain bicubic resize
+  // a plain bicubic resize (fastShrinkOnLoad only applies to files; kept off explicitly)
   pipeline = pipeline.resize(plan.resizeWidth, plan.resizeHeight, { kernel: 'cubic', fit: 'fill', fastShrinkOnLoad: false });
   if (plan.cropAfter) pipeline = pipeline.extract(plan.cropAfter);
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
@@ -31,20 +42,27 @@ export async function decodeImage(job: DecodeJob): Promise<Float32Array> {
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (job.augment) {
     const rng = new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE));
-    return augmentAndNormalize(pixels, info.width, info.height, info.channels, plan.flip, job.augment, rng);
+    return { data: augmentAndNormalize(pixels, info.width, info.height, info.channels, plan.flip, job.augment, rng), pixels: src };
   }
   // the flip is done while normalising: exact, and independent of sharp's operation order
-  return normalizeToChw(pixels, info.width, info.height, info.channels, plan.flip);
+  return { data: normalizeToChw(pixels, info.width, info.height, info.channels, plan.flip), pixels: src };
+}
+
+/** decodeImageAndPixels without the source pixels. */
+export async function decodeImage(job: DecodeJob): Promise<Float32Array> {
+  return (await decodeImageAndPixels(job)).data;
 }
 
 if (parentPort) {
   const port = parentPort;
   sharp.cache(false); // every file is read once per epoch; caching only costs memory
   port.on('message', (request: DecodeRequest) => {
-    decodeImage(request).then(
-      (data) => {
-        const response: DecodeResponse = { id: request.id, ok: true, data };
-        port.postMessage(response, [data.buffer as ArrayBuffer]);
+    decodeImageAndPixels(request).then(
+      ({ data, pixels }) => {
+        // pixels go back in an array of their own (sharp's output buffer may share its memory), moved, not copied
+        const back = request.returnPixels && !request.pixels ? { ...pixels, data: pixels.data.slice() } : undefined;
+        const response: DecodeResponse = { id: request.id, ok: true, data, ...(back ? { pixels: back } : {}) };
+        port.postMessage(response, [data.buffer as ArrayBuffer, ...(back ? [back.data.buffer as ArrayBuffer] : [])]);
       },
       (err: unknown) => {
         const response: DecodeResponse = { id: request.id, ok: false, error: err instanceof Error ? err.message : String(err) };

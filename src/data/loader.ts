@@ -1,6 +1,6 @@
 // Batches of decoded, augmented images from a worker pool. All random choices (order, crops, flips)
 // are drawn here in the main thread from seed + epoch, so results do not depend on worker timing.
-import { DecodePool, DecodeResult, defaultWorkerCount } from './decode_pool';
+import { DecodePool, DecodeResult, defaultWorkerCount, type DecodedPixels } from './decode_pool';
 import type { ImageSample } from './image_folder';
 import { Mulberry32, UniformRng, mixSeed, shuffleInPlace } from './rng';
 import { DEFAULT_CROP_PCT, TRAIN_UNIFORMS_PER_SAMPLE } from './transforms';
@@ -30,7 +30,16 @@ export interface BatchLoaderOptions {
   augment?: AugmentConfig;
   /** Where the one-line warning about an unreadable image goes. Default: stderr. */
   warn?: (message: string) => void;
+  /**
+   * MiB of decoded pixels kept between epochs (files decoded once, then only cropped and resized; the batches are
+   * the same either way). Filled in first-decoded order until full. Default 0 (off: a single pass gains nothing);
+   * the training loops pass DEFAULT_DECODE_CACHE_MIB.
+   */
+  decodeCacheMiB?: number;
 }
+
+/** The decoded-image cache of the multi-epoch loops (pretrain, finetune) unless the user sets --decode-cache. */
+export const DEFAULT_DECODE_CACHE_MIB = 512;
 
 export interface Batch {
   /** batchSize x 3 x imgSize x imgSize, ImageNet-normalised. */
@@ -62,6 +71,9 @@ export class BatchLoader {
   private readonly augment: AugmentConfig | undefined;
   private readonly warn: (message: string) => void;
   private readonly pool: DecodePool;
+  private readonly pixelCache = new Map<string, DecodedPixels>();
+  private readonly cacheBudget: number;
+  private cacheBytes = 0;
 
   constructor(opts: BatchLoaderOptions) {
     if (opts.samples.length === 0) throw new Error('BatchLoader: no samples');
@@ -81,7 +93,15 @@ export class BatchLoader {
     this.cropPct = opts.cropPct ?? DEFAULT_CROP_PCT;
     this.augment = opts.train ? opts.augment : undefined;
     this.warn = opts.warn ?? ((message) => process.stderr.write(message + '\n'));
+    const mib = opts.decodeCacheMiB ?? 0;
+    if (!(mib >= 0)) throw new Error(`BatchLoader: decodeCacheMiB must be >= 0, got ${mib}`);
+    this.cacheBudget = mib * 1024 * 1024;
     this.pool = new DecodePool(opts.workers ?? defaultWorkerCount());
+  }
+
+  /** Bytes of decoded pixels held for later epochs. */
+  get decodeCacheBytes(): number {
+    return this.cacheBytes;
   }
 
   /** Batches per epoch if no image is skipped. */
@@ -117,8 +137,10 @@ export class BatchLoader {
         if (this.skippedSet.has(sample.path)) {
           result = Promise.resolve({ ok: false, error: 'skipped before' });
         } else {
+          const cached = this.pixelCache.get(sample.path);
           result = this.pool.decode({
             path: sample.path,
+            ...(cached ? { pixels: cached } : { returnPixels: this.cacheBytes < this.cacheBudget }),
             imgSize: this.imgSize,
             train: this.train,
             uniforms,
@@ -147,6 +169,7 @@ export class BatchLoader {
           this.recordSkip(sample.path, result.error);
           continue;
         }
+        if (result.pixels) this.cachePixels(sample.path, result.pixels);
         const slot = paths.length;
         images.set(result.data, slot * imageSize);
         labels[slot] = sample.label;
@@ -165,6 +188,13 @@ export class BatchLoader {
     } finally {
       results.clear();
     }
+  }
+
+  private cachePixels(file: string, pixels: DecodedPixels): void {
+    const bytes = pixels.data.byteLength;
+    if (this.pixelCache.has(file) || this.cacheBytes + bytes > this.cacheBudget) return;
+    this.pixelCache.set(file, pixels);
+    this.cacheBytes += bytes;
   }
 
   private recordSkip(file: string, reason: string): void {

@@ -11,7 +11,7 @@ import { backward } from '../engine/autograd';
 import { Rng } from '../engine/random';
 import { tidy } from '../engine/scope';
 import { tensor } from '../ops';
-import { BatchLoader } from '../data/loader';
+import { BatchLoader, DEFAULT_DECODE_CACHE_MIB } from '../data/loader';
 import { parseRandAugment } from '../data/augment/rand_augment';
 import type { ITPNConfig } from '../models/itpn/configs';
 import { AdamW, clipGradNorm } from '../optim/adamw';
@@ -65,6 +65,8 @@ export interface FinetuneOptions {
   /** Stops the run after the step during which it became requested (Ctrl+C in the CLI), saving a checkpoint. */
   stop?: StopRequest;
   workers?: number;
+  /** MiB of decoded images each loader (train, val) keeps between epochs. Default 512; 0: off. */
+  decodeCache?: number;
 }
 
 export interface FinetuneSummary {
@@ -151,9 +153,10 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
     `layer decay ${opts.layerDecay}, wd ${opts.weightDecay}, drop path ${opts.dropPath}, mixup ${opts.mixup}/cutmix ${opts.cutmix}, smoothing ${opts.smoothing}, ` +
     `${opts.randAug ?? 'no RandAugment'}, reprob ${opts.reprob}, backend ${backend.name}`);
 
+  const decodeCacheMiB = opts.decodeCache ?? DEFAULT_DECODE_CACHE_MIB;
   const trainLoader = new BatchLoader({ samples: data.train, batchSize: opts.batch, imgSize: S, train: true, seed: opts.seed, workers: opts.workers,
-    scale: [0.08, 1], augment: { randAugment, reprob: opts.reprob } });
-  const valLoader = new BatchLoader({ samples: data.val, batchSize: opts.batch, imgSize: S, train: false, workers: opts.workers });
+    scale: [0.08, 1], augment: { randAugment, reprob: opts.reprob }, decodeCacheMiB });
+  const valLoader = new BatchLoader({ samples: data.val, batchSize: opts.batch, imgSize: S, train: false, workers: opts.workers, decodeCacheMiB });
   const history = readJsonl<StepRecord>(stepLog);
   const evals = readJsonl<EvalRecord>(evalLog);
   const bar = process.stderr.isTTY

@@ -11,7 +11,7 @@ import { Rng } from '../engine/random';
 import { tidy } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
 import { affine, layerNorm, slice, tensor } from '../ops';
-import { BatchLoader } from '../data/loader';
+import { BatchLoader, DEFAULT_DECODE_CACHE_MIB } from '../data/loader';
 import { listImageFolder } from '../data/image_folder';
 import { taskConfig } from '../models/itpn/factory';
 import type { ITPNConfig } from '../models/itpn/configs';
@@ -65,6 +65,8 @@ export interface PretrainOptions {
   out: string;
   resume: boolean;
   workers?: number;
+  /** MiB of decoded images kept between epochs (BatchLoader's decodeCacheMiB). Default 512; 0: off. */
+  decodeCache?: number;
   vizEvery: number;
   saveEvery: number;
   maskRatio: number;
@@ -183,7 +185,8 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
 
   // one crop for student and teacher; CLIP pre-training crops with scale 0.08–1 (its min_crop_scale argument is unused, spec §5)
   const scale: [number, number] = isClip ? [0.08, 1] : [0.2, 1];
-  const loader = new BatchLoader({ samples, batchSize: opts.batch, imgSize: opts.imgSize, train: true, seed: opts.seed, workers: opts.workers, scale });
+  const loader = new BatchLoader({ samples, batchSize: opts.batch, imgSize: opts.imgSize, train: true, seed: opts.seed, workers: opts.workers, scale,
+    decodeCacheMiB: opts.decodeCache ?? DEFAULT_DECODE_CACHE_MIB });
   const N = (opts.imgSize / 16) ** 2;
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} lr {lr} {ips} img/s ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)

@@ -165,8 +165,43 @@ describe('BatchLoader', () => {
     assert.deepEqual(loader.skipped, [corrupt]);
   });
 
+  it('decoded-pixel cache: later epochs reuse the pixels and give the same batches as without it; a budget caps it', async () => {
+    const base = { samples, batchSize: 5, imgSize: IMG, train: true, seed: 9, dropLast: true, workers: 2, decodeCacheMiB: 64 };
+    const epochs = async (opts: BatchLoaderOptions) => {
+      const loader = new BatchLoader(opts);
+      try {
+        const out: Batch[][] = [];
+        const bytes: number[] = [];
+        for (const e of [0, 1, 2]) {
+          const batches: Batch[] = [];
+          for await (const batch of loader.epoch(e)) batches.push(batch);
+          out.push(batches);
+          bytes.push(loader.decodeCacheBytes);
+        }
+        return { out, bytes };
+      } finally {
+        await loader.close();
+      }
+    };
+    const cached = await epochs(base);
+    const uncached = await epochs({ ...base, decodeCacheMiB: 0 });
+    assert.ok(cached.bytes[0] > 0, 'the first epoch fills the cache');
+    assert.equal(cached.bytes[1], cached.bytes[0], 'nothing new to cache after the first epoch');
+    assert.deepEqual(uncached.bytes, [0, 0, 0]);
+    assert.deepEqual((await epochs({ ...base, decodeCacheMiB: undefined })).bytes, [0, 0, 0], 'off unless asked for');
+    cached.out.forEach((batches, e) => batches.forEach((b, i) => {
+      assert.deepEqual(b.paths, uncached.out[e][i].paths);
+      assert.ok(Buffer.from(b.images.buffer).equals(Buffer.from(uncached.out[e][i].images.buffer)), `epoch ${e} batch ${i}: same pixels`);
+    }));
+    const perImage = cached.bytes[0] / samples.length;
+    const small = await epochs({ ...base, decodeCacheMiB: (2.5 * perImage) / (1024 * 1024) });
+    assert.ok(small.bytes[2] <= 2.5 * perImage && small.bytes[2] > 0, `capped at the budget: ${small.bytes[2]} bytes`);
+    small.out[2].forEach((b, i) => assert.ok(Buffer.from(b.images.buffer).equals(Buffer.from(cached.out[2][i].images.buffer))));
+  });
+
   it('rejects bad options before starting workers', () => {
     assert.throws(() => new BatchLoader({ samples: [], batchSize: 2, imgSize: IMG, train: false }), /no samples/);
     assert.throws(() => new BatchLoader({ samples, batchSize: 0, imgSize: IMG, train: false }), /batchSize/);
+    assert.throws(() => new BatchLoader({ samples, batchSize: 2, imgSize: IMG, train: false, decodeCacheMiB: -1 }), /decodeCacheMiB/);
   });
 });
