@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -14,6 +15,19 @@ __attribute__((always_inline)) inline float bitsToFloat(int32_t i) {
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
+
+/** c[0]·tᴺ⁻¹ + … + c[N−1] by Horner's rule, unrolled (N is a constant): every polynomial below. */
+template <size_t N>
+__attribute__((always_inline)) inline float horner(float t, const float (&c)[N]) {
+  float q = c[0];
+#pragma GCC unroll 16
+  for (size_t k = 1; k < N; k++) q = q * t + c[k];
+  return q;
+}
+
+// Taylor polynomial of e^r to degree 7 (truncation error < 2.5e-9 on |r| <= 0.347).
+inline constexpr float kExpTaylor[] = {1.9841270e-4f, 1.3888889e-3f, 8.3333333e-3f, 4.1666667e-2f,
+                                       1.6666667e-1f, 0.5f,          1.0f,          1.0f};
 
 /**
  * e^x for x <= 88.37 (the arguments this project needs are all <= 0: x - max, -|x|, -z²).
@@ -29,15 +43,7 @@ __attribute__((always_inline)) inline float fexp(float x) {
   const float nf = (t + 12582912.0f) - 12582912.0f;
   float r = xc - nf * 0.693145751953125f;  // ln2 split: high part exact in 16 bits
   r = r - nf * 1.428606765330187045e-06f;
-  // Taylor polynomial of e^r to degree 7 (truncation error < 2.5e-9 on |r| <= 0.347).
-  float p = 1.9841270e-4f;
-  p = p * r + 1.3888889e-3f;
-  p = p * r + 8.3333333e-3f;
-  p = p * r + 4.1666667e-2f;
-  p = p * r + 1.6666667e-1f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  const float p = horner(r, kExpTaylor);
   const int32_t n = static_cast<int32_t>(nf);  // in [-126, 127]
   float res = p * bitsToFloat(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
   res = x < lo ? 0.0f : res;
@@ -46,83 +52,44 @@ __attribute__((always_inline)) inline float fexp(float x) {
   return res;
 }
 
-/**
- * Shared core of erf and GELU: for z, returns Φ-style pieces
- *   e  = exp(-z²)
- *   cdf2 = 1 + erf(z)   (computed without cancellation for negative z)
- * Coefficients are our own weighted least-squares fits:
- *   |z| < 1:  erf(z) = z·P(z²), degree 6 in z²;
- *   |z| >= 1: erfc(|z|) = exp(-z²)·Q(t), t = 1/(1 + |z|/2), degree 9 in t (relative error ~3e-7 in float).
+/*
+ * The error function and Φ from our own weighted least-squares fits:
+ *   erf(z) = z·P(z²) for |z| < 1, degree 6 in z² (kErfSmall);
+ *   erfc(a) = exp(-a²)·Q(t), t = 1/(1 + a/2), degree 9 in t: kErfcxLarge fitted on a >= 1 (for erf, whose small
+ *   branch covers the rest) and kErfcxAll on every a >= 0 (for Φ, which near 0.5 needs no relative precision in erfc,
+ *   where erf(z) near 0 would). Relative error ~3e-7 in float.
  */
-__attribute__((always_inline)) inline float erfSmallPoly(float u) {
-  float p = 7.8472591311e-05f;
-  p = p * u + -8.0081893243e-04f;
-  p = p * u + 5.1880988895e-03f;
-  p = p * u + -2.6853691100e-02f;
-  p = p * u + 1.1283582248e-01f;
-  p = p * u + -3.7612625567e-01f;
-  p = p * u + 1.1283791657e+00f;
-  return p;
-}
+inline constexpr float kErfSmall[] = {7.8472591311e-05f, -8.0081893243e-04f, 5.1880988895e-03f, -2.6853691100e-02f,
+                                      1.1283582248e-01f, -3.7612625567e-01f, 1.1283791657e+00f};
+inline constexpr float kErfcxLarge[] = {-6.4525550454e-02f, 3.1566393309e-01f, -5.5557826734e-01f, 3.5751201048e-01f,
+                                        -8.1254308082e-02f, 2.2589654648e-01f, 2.3699799353e-01f,  2.8333437289e-01f,
+                                        2.8200487110e-01f,  2.8556346964e-06f};
+inline constexpr float kErfcxAll[] = {-5.5056843907e-02f, 2.6392894983e-01f, -4.4152888656e-01f, 2.2124724090e-01f,
+                                      1.7040172592e-02f,  1.8126545846e-01f, 2.4978952110e-01f,  2.8109902143e-01f,
+                                      2.8222131729e-01f,  -6.0100232986e-06f};
 
-__attribute__((always_inline)) inline float erfcxPoly(float t) {
-  float q = -6.4525550454e-02f;
-  q = q * t + 3.1566393309e-01f;
-  q = q * t + -5.5557826734e-01f;
-  q = q * t + 3.5751201048e-01f;
-  q = q * t + -8.1254308082e-02f;
-  q = q * t + 2.2589654648e-01f;
-  q = q * t + 2.3699799353e-01f;
-  q = q * t + 2.8333437289e-01f;
-  q = q * t + 2.8200487110e-01f;
-  q = q * t + 2.8556346964e-06f;
-  return q;
-}
-
-/** erfc(a) for a >= 1, given e = exp(-a²). Inputs above 10 clamp (the result is 0 in float there anyway). */
-__attribute__((always_inline)) inline float erfcLarge(float a, float e) {
+/** t = 1/(1 + a/2) for a >= 0, a clamped at 10 (erfc is 0 in float beyond): the variable of both erfc fits. */
+__attribute__((always_inline)) inline float erfcArg(float a) {
   const float ac = a > 10.0f ? 10.0f : a;
-  const float t = 1.0f / (1.0f + 0.5f * ac);
-  return e * erfcxPoly(t);
+  return 1.0f / (1.0f + 0.5f * ac);
 }
 
 __attribute__((always_inline)) inline float ferf(float z) {
   const float a = std::fabs(z);
-  const float small = z * erfSmallPoly(z * z);
+  const float small = z * horner(z * z, kErfSmall);
   const float e = fexp(-(z * z));
-  const float big = 1.0f - erfcLarge(a, e);
+  const float big = 1.0f - e * horner(erfcArg(a), kErfcxLarge);  // 1 − erfc(|z|)
   const float bigSigned = z < 0.0f ? -big : big;
   float r = a < 1.0f ? small : bigSigned;
   r = z != z ? z : r;
   return r;
 }
 
-/**
- * erfc(a)·exp(a²) for a >= 0 (clamped at 10) as one polynomial in t = 1/(1 + a/2) over the whole range (our own
- * weighted least-squares fit, relative error ~3e-7 in float). Unlike erfcxPoly above it covers a < 1 too, which Φ
- * can afford: Φ near 0.5 needs no relative precision in erfc, where erf(z) near 0 would.
- */
-__attribute__((always_inline)) inline float erfcxAll(float a) {
-  const float ac = a > 10.0f ? 10.0f : a;
-  const float t = 1.0f / (1.0f + 0.5f * ac);
-  float q = -5.5056843907e-02f;
-  q = q * t + 2.6392894983e-01f;
-  q = q * t + -4.4152888656e-01f;
-  q = q * t + 2.2124724090e-01f;
-  q = q * t + 1.7040172592e-02f;
-  q = q * t + 1.8126545846e-01f;
-  q = q * t + 2.4978952110e-01f;
-  q = q * t + 2.8109902143e-01f;
-  q = q * t + 2.8222131729e-01f;
-  q = q * t + -6.0100232986e-06f;
-  return q;
-}
-
 /** Φ(x) (standard normal CDF) and φ(x)·√(2π) = exp(-x²/2), for GELU and its derivative; one branch for all x. */
 __attribute__((always_inline)) inline void normCdf(float x, float& cdf, float& expHalfSq) {
   const float z = x * 0.7071067811865476f;
   const float e = fexp(-(z * z));
-  const float ec = e * erfcxAll(std::fabs(z));  // erfc(|z|)
+  const float ec = e * horner(erfcArg(std::fabs(z)), kErfcxAll);  // erfc(|z|)
   cdf = z < 0.0f ? 0.5f * ec : 1.0f - 0.5f * ec;
   expHalfSq = e;
 }
