@@ -75,13 +75,15 @@ export function backward(root: Tensor, grad?: Tensor): void {
         continue;
       }
       const inputs = t.node.inputs;
-      // Each input's gradient so far, where the backward may add into it in place: held by this input's entry
-      // alone, its storage shared with no view, and the input appearing once among the node's inputs.
-      const accum = inputs.map((input, i) => {
+      // Input i's gradient so far, where the backward may add into it in place: held by this input's entry alone, its
+      // storage shared with no view, and the input appearing once among the node's inputs. Looked up only by the
+      // backwards that ask (layer norm), not for every node.
+      const accum = (i: number): Tensor | null => {
+        const input = inputs[i];
         const e = grads.get(input.id);
         const alone = e && e !== seedTyped && holders.get(e) === 1 && e.ownsStorageAlone;
         return alone && inputs.indexOf(input) === i && inputs.lastIndexOf(input) === i ? e : null;
-      });
+      };
       const gs = t.node.backward(g, accum);
       inputs.forEach((input, i) => {
         const gi = gs[i];
@@ -94,7 +96,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
           grads.set(input.id, gi);
           acquire(gi);
         } else if (gi === existing) {
-          // the backward added into accum[i] in place
+          // the backward added into accum(i) in place
         } else {
           const s = sumOf(existing, gi);
           acquire(s);

@@ -10,11 +10,11 @@ export interface GradNode {
   readonly op: string;
   readonly inputs: Tensor[];
   /**
-   * Returns one gradient per input (null where the input needs none). `accum[i]`, when given, is input i's gradient
-   * so far from its other consumers, owned by nobody else: the backward may add its contribution into it in place
-   * and return that same tensor (saving the engine's separate sum), or ignore it.
+   * Returns one gradient per input (null where the input needs none). `accum(i)`, when not null, is input i's
+   * gradient so far from its other consumers, owned by nobody else: the backward may add its contribution into it in
+   * place and return that same tensor (saving the engine's separate sum), or ignore it.
    */
-  backward(grad: Tensor, accum: (Tensor | null)[]): (Tensor | null)[];
+  backward(grad: Tensor, accum: (i: number) => Tensor | null): (Tensor | null)[];
 }
 
 class SharedStorage {
@@ -128,7 +128,7 @@ export class Tensor implements Disposable {
 
 /** Attaches an autograd node to `out` if gradients are being recorded and any input needs one. */
 export function record(out: Tensor, op: string, inputs: Tensor[],
-  backward: (g: Tensor, accum: (Tensor | null)[]) => (Tensor | null)[]): Tensor {
+  backward: (g: Tensor, accum: (i: number) => Tensor | null) => (Tensor | null)[]): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward };

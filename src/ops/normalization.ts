@@ -13,7 +13,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, (g, accum) => {
     // x's gradient from its other consumer (the residual branch of a pre-norm block) is added in the same pass
-    const into = accum[0];
+    const into = accum(0);
     const dx = into ?? Tensor.empty(x.backend, x.shape, x.dtype);
     const dw = weight?.requiresGrad ? Tensor.empty(x.backend, weight.shape, x.dtype) : null;
     const db = bias?.requiresGrad ? Tensor.empty(x.backend, bias.shape, x.dtype) : null;
