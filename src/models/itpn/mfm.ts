@@ -16,7 +16,7 @@
 // decoder blocks [B, N, D] is read depth-to-space as [B, N, s, s, D/s²] for s = 1, 2, 4, and head i maps
 // D/4^i → teacher dim at that level's resolution. The heads' inputs are then D/4^i wide instead of F.
 import type { Tensor } from '../../engine/tensor';
-import { add, affine, broadcastTo, concat, layerNorm, mseLoss, mul, permute, reshape, resize2d, smoothL1Loss, sum, take } from '../../ops';
+import { add, affine, layerNorm, mseLoss, mul, permute, reshape, resize2d, smoothL1Loss, sum } from '../../ops';
 import type { InitContext } from '../../nn/init';
 import { LayerNorm, Linear } from '../../nn/layers';
 import type { ITPNConfig } from './configs';
@@ -108,23 +108,10 @@ export class ITPNMaskedAutoencoderMFM extends ITPNMaskedAutoencoder {
     this.mfm_heads = buildHeads(ctx, LEVEL_SCALES.map((s) => D / (s * s)), mfm.targetDims, cfg.layer_norm_eps);
   }
 
-  /**
-   * forwardDecoder, also returning the hidden state before decoder_norm. Kept step for step equal to
-   * ITPNMaskedAutoencoder.forwardDecoder (test/pretrain/mfm.test.ts checks pred and loss against forward()).
-   */
+  /** forwardDecoder, also returning the hidden state before decoder_norm (which the MFM heads read). */
   forwardDecoderHidden(pyramid: [Tensor, Tensor, Tensor], idsRestore: Tensor): { pred: Tensor; hidden: Tensor } {
-    const [B, N] = idsRestore.shape;
-    const D = this.cfg.decoder_embed_dim;
-    const levels = pyramid.map((p, i) => {
-      const [ln, proj] = this.decoder_embed[i];
-      const n = p.shape[1];
-      const y = reshape(proj.forward(ln.forward(p)), [B, n, D]);
-      return take(concat([y, broadcastTo(this.mask_token, [B, N - n, D])], 1), idsRestore, 1);
-    });
-    let x = add(add(add(levels[0], this.decoder_pos_embed), levels[1]), levels[2]);
-    const bc = { rng: this.rng };
-    for (const blk of this.decoder_blocks) x = blk.forward(x, bc, null);
-    return { pred: this.decoder_pred.forward(this.decoder_norm.forward(x)), hidden: x };
+    const hidden = this.decoderHidden(pyramid, idsRestore);
+    return { pred: this.decoder_pred.forward(this.decoder_norm.forward(hidden)), hidden };
   }
 
   /** Pixel MIM plus MFM; `levelTargets` from levelTarget() per level, computed by the teacher on the full image. */

@@ -98,6 +98,11 @@ export class ITPNMaskedAutoencoder extends ITPNBackbone {
    * the result is [B, k, 768]; attention still sees every token, so these rows equal the full result's.
    */
   forwardDecoder(pyramid: [Tensor, Tensor, Tensor], idsRestore: Tensor, rows: Tensor | null = null): Tensor {
+    return this.decoder_pred.forward(this.decoder_norm.forward(this.decoderHidden(pyramid, idsRestore, rows)));
+  }
+
+  /** The decoder blocks' output before decoder_norm ([B, N, D], or [B, k, D] with `rows`, as forwardDecoder). */
+  decoderHidden(pyramid: [Tensor, Tensor, Tensor], idsRestore: Tensor, rows: Tensor | null = null): Tensor {
     const [B, N] = idsRestore.shape;
     const D = this.cfg.decoder_embed_dim;
     const levels = pyramid.map((p, i) => {
@@ -112,7 +117,7 @@ export class ITPNMaskedAutoencoder extends ITPNBackbone {
     const last = this.decoder_blocks.length - 1;
     this.decoder_blocks.forEach((blk, i) => { x = blk.forward(x, bc, null, i === last ? rows : null); });
     if (rows && last < 0) x = take(x, rows, 1);
-    return this.decoder_pred.forward(this.decoder_norm.forward(x));
+    return x;
   }
 
   /** Per-patch normalised pixel MSE, averaged over masked patches (norm_pix_loss is always on). */
