@@ -10,9 +10,7 @@
 #include <cblas.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 
 #include "attention_block.h"
@@ -53,20 +51,16 @@ static void forBlocks(const AttnDims& d, Fn fn) {
 }
 
 /**
- * Per-call scratch of n floats, kept between calls and 64-byte aligned (calls come from the JS thread, one at a time);
- * fails with a message when out of memory. A fresh zero-filled vector per call cost page faults and a memset of a few
- * hundred KiB for each layer: the attention forward of itpn_base ran 11% slower (2 threads).
+ * Per-call scratch of n floats, kept between calls and 64-byte aligned; fails with a message when out of memory. A
+ * fresh zero-filled vector per call cost page faults and a memset of a few hundred KiB for each layer: the attention
+ * forward of itpn_base ran 11% slower (2 threads).
  */
 static float* scratchFloats(const Napi::Env& env, int64_t n) {
-  static std::unique_ptr<float, decltype(&std::free)> buf(nullptr, &std::free);
-  static int64_t capacity = 0;
-  if (n > capacity) {
-    const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buf) fail(env, "attention: out of memory for " + std::to_string(bytes >> 10) + " KiB of scratch");
-    capacity = n;
-  }
-  return buf.get();
+  static GrowingBuffer buf(64);
+  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  void* p = buf.get(bytes);
+  if (!p) fail(env, "attention: out of memory for " + std::to_string(bytes >> 10) + " KiB of scratch");
+  return static_cast<float*>(p);
 }
 
 static bool useAvx512(int64_t D) { return simdLevel() >= 2 && D % 16 == 0 && D <= 128; }

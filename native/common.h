@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,30 @@ inline void parallelChunks(int64_t n, int nt, int64_t align, Fn fn) {
     if (lo < hi) fn(t, lo, hi);
   }
 }
+
+/**
+ * Scratch memory kept between calls that only grows, aligned to `align` bytes (a power of two; kernels are called from
+ * the JS thread, one at a time). get(bytes) returns at least that many bytes, or nullptr when out of memory, after
+ * which the buffer is empty.
+ */
+class GrowingBuffer {
+ public:
+  explicit GrowingBuffer(size_t align) : align_(align) {}
+  void* get(size_t bytes) {
+    if (!buf_ || bytes > capacity_) {  // never empty on success, even for 0 bytes
+      const size_t rounded = bytes == 0 ? align_ : (bytes + align_ - 1) / align_ * align_;
+      buf_.reset(std::aligned_alloc(align_, rounded));
+      capacity_ = buf_ ? rounded : 0;
+      if (!buf_) return nullptr;
+    }
+    return buf_.get();
+  }
+
+ private:
+  size_t align_;
+  size_t capacity_ = 0;
+  std::unique_ptr<void, decltype(&std::free)> buf_{nullptr, &std::free};
+};
 
 [[noreturn]] inline void fail(const Napi::Env& env, const std::string& msg) {
   throw Napi::Error::New(env, "itpn_cpu: " + msg);

@@ -6,7 +6,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -131,8 +130,7 @@ const char* onednnMatmul(const MatmulCall& call) {
     void* b = const_cast<float*>(call.B);
     // buffers kept between calls (calls are not concurrent)
     static std::vector<uint16_t> a16, b16;
-    static std::unique_ptr<float, decltype(&std::free)> packed(nullptr, &std::free);  // 4 KiB-aligned
-    static size_t packedBytes = 0;
+    static GrowingBuffer packed(4096);
     if (call.bf16) {
       // A's bfloat16 copy in the same layout; B's too unless the packing reorder converts it
       convertToBf16(call.A, call.M * call.K, a16);
@@ -143,15 +141,11 @@ const char* onednnMatmul(const MatmulCall& call) {
       }
     }
     if (packB) {
-      const size_t bytes = (p.bPacked.get_size() + 4095) / 4096 * 4096;
-      if (packedBytes < bytes) {
-        packed.reset(static_cast<float*>(std::aligned_alloc(4096, bytes)));
-        packedBytes = packed ? bytes : 0;
-        if (!packed) throw dnnl::error(dnnl_out_of_memory, "out of memory for the packed B operand");
-      }
-      memory plain(p.bPlain, engine, b), dst(p.bPacked, engine, packed.get());
+      void* buf = packed.get(p.bPacked.get_size());
+      if (!buf) throw dnnl::error(dnnl_out_of_memory, "out of memory for the packed B operand");
+      memory plain(p.bPlain, engine, b), dst(p.bPacked, engine, buf);
       p.packB.execute(cpuStream(), plain, dst);
-      b = packed.get();
+      b = buf;
     }
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, memory(p.a, engine, a)},
