@@ -107,7 +107,7 @@ export function runBenchJob(job: BenchJob): BenchJobResult {
   const t = time(backend, job.arch, job.imgSize, job.batch, job.steps, job.warmup, { afterWarmup: () => prof?.reset() });
   const peak = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
   const meanMs = job.profile === 'cpu' ? t.step_cpu_ms_median : t.step_ms.reduce((p, x) => p + x, 0) / t.step_ms.length;
-  const table = prof ? formatProfile(prof.rows(), job.steps, meanMs, Number(process.env.ITPN_PROFILE_TOP ?? 40)) + `\npeak live tensor storage ${(prof.peakLiveBytes() / 2 ** 20).toFixed(0)} MiB` : null;
+  const table = prof ? formatProfile(prof.rows(), job.steps, meanMs) + `\npeak live tensor storage ${(prof.peakLiveBytes() / 2 ** 20).toFixed(0)} MiB` : null;
   const gemm = job.backend === 'cpu' ? loadNative().getGemmLibrary() : null;
   return { ...t, peak_rss_mib: peak, gemm, ...(table ? { profile: table } : {}) };
 }
