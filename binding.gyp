@@ -18,6 +18,7 @@
         "native/attention_avx512.cc",
         "native/linear.cc",
         "native/onednn_matmul.cc",
+        "native/pack_b.cc",
         "native/signals.cc"
       ],
       "include_dirs": [

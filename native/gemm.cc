@@ -159,6 +159,17 @@ static Napi::Value GetGemmLibrary(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), gLibrary == GemmLibrary::OneDnn ? "onednn" : "openblas");
 }
 
+// setBPacking('own' | 'reorder'): who packs a plain B for the oneDNN primitive (see onednn_matmul.h); for tests.
+static void SetBPacking(const Napi::CallbackInfo& info) {
+  const std::string how = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  check(how == "own" || how == "reorder", info.Env(), "setBPacking: expected 'own' or 'reorder'");
+  setOwnPackB(how == "own");
+}
+
+static Napi::Value GetBPacking(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ownPackB() ? "own" : "reorder");
+}
+
 // setGemmPrecision('float32' | 'bfloat16'): bfloat16 rounds the inputs of every large batch-1 product (Linear
 // layers, their gradients) before an AMX / AVX512-BF16 GEMM with float32 accumulation and output, as autocast does;
 // with OpenBLAS selected it has no effect.
@@ -192,6 +203,8 @@ void registerGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setGemmLibrary", Napi::Function::New(env, SetGemmLibrary, "setGemmLibrary"));
   exports.Set("getGemmLibrary", Napi::Function::New(env, GetGemmLibrary, "getGemmLibrary"));
+  exports.Set("setBPacking", Napi::Function::New(env, SetBPacking, "setBPacking"));
+  exports.Set("getBPacking", Napi::Function::New(env, GetBPacking, "getBPacking"));
   exports.Set("setGemmPrecision", Napi::Function::New(env, SetGemmPrecision, "setGemmPrecision"));
   exports.Set("getGemmPrecision", Napi::Function::New(env, GetGemmPrecision, "getGemmPrecision"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));

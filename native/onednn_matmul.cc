@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common.h"
+#include "pack_b.h"
 #include "signals.h"
 #include "simd.h"
 
@@ -45,6 +46,8 @@ struct MatmulPrimitive {
   /** With B packed: the plain float32 B, its packed (blocked, maybe bf16) layout and the reorder between them. */
   memory::desc bPlain, bPacked;
   dnnl::reorder packB;
+  /** B is plain and bPacked is the layout packBlocked16x64 writes, so that packs it instead of the reorder. */
+  bool ownPack = false;
 };
 
 /** The primitive for one shape, built on first use (building costs far more than running a small product). */
@@ -79,6 +82,7 @@ const MatmulPrimitive& primitiveFor(const MatmulKey& key) {
   if (packB) {
     p->bPacked = pd.weights_desc();
     p->packB = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), p->bPlain, cpuEngine(), p->bPacked));
+    p->ownPack = !bf16 && !transB && simdLevel() >= 2 && isBlocked16x64(p->bPacked, K, N);
   }
   return *cache.emplace(key, std::move(p)).first->second;
 }
@@ -112,16 +116,22 @@ void convertToBf16(const float* src, int64_t n, std::vector<uint16_t>& dst) {
   });
 }
 
+bool gOwnPackB = true;
+
 }  // namespace
+
+void setOwnPackB(bool own) { gOwnPackB = own; }
+bool ownPackB() { return gOwnPackB; }
 
 const char* onednnMatmul(const MatmulCall& call) {
   const SignalBlock hold;  // no signal frame on a JIT kernel's stack (signals.h)
   try {
-    // With many rows to multiply, B is packed into the kernel's blocked layout by one reorder into a 4 KiB-aligned
-    // buffer: for a Linear (transposed weight) 3-6% faster than letting the kernel copy it at 1568 rows (`itpn bench
-    // infer`: −4%), even from about 600 to 1280 rows, but 10% slower at 392 rows and 2.5× slower for a single row,
-    // where the reorder is not paid back. The buffer must be aligned: at the 16-byte offset of a large typed array's
-    // memory, the packed kernel ran 5% slower than unpacked.
+    // With many rows to multiply, B is packed into the kernel's blocked layout in a 4 KiB-aligned buffer (by
+    // packBlocked16x64 where B is plain and the layout is the one it writes, else by oneDNN's reorder): for a Linear
+    // (transposed weight) 3-6% faster than letting the kernel copy it at 1568 rows (`itpn bench infer`: −4%), even
+    // from about 600 to 1280 rows, but 10% slower at 392 rows and 2.5× slower for a single row, where the packing is
+    // not paid back. The buffer must be aligned: at the 16-byte offset of a large typed array's memory, the packed
+    // kernel ran 5% slower than unpacked.
     const bool packB = call.M >= kPackMinRows;
     const MatmulPrimitive& p = primitiveFor({call.transA, call.transB, call.M, call.N, call.K, call.bias != nullptr,
                                              call.residual != nullptr, call.gelu, call.bf16, packB});
@@ -143,8 +153,12 @@ const char* onednnMatmul(const MatmulCall& call) {
     if (packB) {
       void* buf = packed.get(p.bPacked.get_size());
       if (!buf) throw dnnl::error(dnnl_out_of_memory, "out of memory for the packed B operand");
-      memory plain(p.bPlain, engine, b), dst(p.bPacked, engine, buf);
-      p.packB.execute(cpuStream(), plain, dst);
+      if (p.ownPack && gOwnPackB) {
+        packBlocked16x64(static_cast<const float*>(b), call.N, call.K, call.N, static_cast<float*>(buf));
+      } else {
+        memory plain(p.bPlain, engine, b), dst(p.bPacked, engine, buf);
+        p.packB.execute(cpuStream(), plain, dst);
+      }
       b = buf;
     }
     std::unordered_map<int, memory> args{

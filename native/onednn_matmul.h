@@ -27,6 +27,13 @@ struct MatmulCall {
  */
 constexpr int64_t kPackMinRows = 1024;
 
+/**
+ * Whether a plain (not transposed) float32 B is packed by packBlocked16x64 (default) or by oneDNN's reorder; the
+ * two write the same bytes (tests compare them).
+ */
+void setOwnPackB(bool own);
+bool ownPackB();
+
 /** Runs the product; returns nullptr, or oneDNN's error message. */
 const char* onednnMatmul(const MatmulCall& call);
 

@@ -26,6 +26,9 @@ export interface NativeCpu {
   /** Which sgemm every matmul uses (process-wide): oneDNN (default) or OpenBLAS; ITPN_GEMM sets the initial one. */
   setGemmLibrary(name: 'onednn' | 'openblas'): void;
   getGemmLibrary(): 'onednn' | 'openblas';
+  /** Who packs a plain B operand for oneDNN's matmul primitive: our packer (default) or oneDNN's reorder (same bytes). */
+  setBPacking(how: 'own' | 'reorder'): void;
+  getBPacking(): 'own' | 'reorder';
   /** bfloat16 rounds the inputs of large batch-1 products (oneDNN only); accumulation stays float32. */
   setGemmPrecision(p: 'float32' | 'bfloat16'): void;
   getGemmPrecision(): 'float32' | 'bfloat16';
@@ -66,7 +69,7 @@ export interface NativeCpu {
     weightDecay: number, biasCorrection1: number, biasCorrection2: number): void;
 }
 
-export const NATIVE_VERSION = 3;
+export const NATIVE_VERSION = 4;
 
 /** The directory holding package.json, found by walking up from this file (works from src/ and dist/src/). */
 export function packageRoot(): string {

@@ -315,6 +315,26 @@ describe('matmul', () => {
       native.setGemmLibrary(before);
     }
   });
+  test('from 1024 rows: our B packing writes the same bytes as oneDNN\'s reorder (padded K and N, Aᵀ·B too)', () => {
+    const native = loadNative(), before = native.getBPacking();
+    try {
+      for (const [M, N, K, ta] of [[1030, 260, 270, false], [1024, 64, 16, false], [1100, 37, 1025, true], [2048, 512, 392, true]] as const) {
+        const a = randn(M * K), b = randn(K * N);
+        const out = (how: 'own' | 'reorder') => {
+          native.setBPacking(how);
+          const c = new Float32Array(M * N);
+          native.matmul(a, b, c, 1, M, N, K, ta, false, 0, 0, 1, 0);
+          return c;
+        };
+        const own = out('own'), reorder = out('reorder');
+        assert.ok(own.every((x, i) => Object.is(x, reorder[i])), `[${M}x${K}]·[${K}x${N}] tA=${ta}: results differ`);
+        assert.ok(own.some((x) => x !== 0), 'product is all zeros');
+      }
+      assert.throws(() => native.setBPacking('mkl' as 'own'), /expected 'own' or 'reorder'/);
+    } finally {
+      native.setBPacking(before);
+    }
+  });
   test('from 1024 rows (the primitive on a packed B): every transpose combination, float32 and bf16', () => {
     for (const ta of [false, true]) {
       for (const tb of [false, true]) run(attrs(1, 1030, 260, 270, ta, tb), `[1030x270]·[270x260] tA=${ta} tB=${tb}`);
