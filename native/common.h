@@ -72,6 +72,29 @@ class GrowingBuffer {
   std::unique_ptr<void, decltype(&std::free)> buf_{nullptr, &std::free};
 };
 
+/**
+ * Per-thread double accumulators, `n` values for each of `threads` threads, zeroed: each thread adds into its own
+ * of(t), and sumInto writes the per-value totals as floats, summed in thread order (so the result does not depend on
+ * which thread finished first).
+ */
+class ThreadPartials {
+ public:
+  ThreadPartials(int threads, int64_t n) : n_(n), sums_(static_cast<size_t>(threads) * static_cast<size_t>(n), 0.0) {}
+  double* of(int t) { return sums_.data() + static_cast<size_t>(t) * static_cast<size_t>(n_); }
+  void sumInto(float* out) const {
+    const size_t threads = n_ > 0 ? sums_.size() / static_cast<size_t>(n_) : 0;
+    for (int64_t j = 0; j < n_; j++) {
+      double s = 0.0;
+      for (size_t t = 0; t < threads; t++) s += sums_[t * static_cast<size_t>(n_) + static_cast<size_t>(j)];
+      out[j] = static_cast<float>(s);
+    }
+  }
+
+ private:
+  int64_t n_;
+  std::vector<double> sums_;
+};
+
 [[noreturn]] inline void fail(const Napi::Env& env, const std::string& msg) {
   throw Napi::Error::New(env, "itpn_cpu: " + msg);
 }

@@ -51,28 +51,14 @@ static void LayerNormBackward(const Napi::CallbackInfo& info) {
   check(!db.p || db.n == cols, env, "layerNormBackward: dbias size is not cols");
   const bool wantDw = dw.p != nullptr, wantDb = db.p != nullptr;
   const int nt = threadsFor(rows * cols);
-  // Per-thread double accumulators for dweight and dbias, reduced in thread order afterwards.
-  std::vector<double> accW(wantDw ? static_cast<size_t>(nt) * cols : 0, 0.0);
-  std::vector<double> accB(wantDb ? static_cast<size_t>(nt) * cols : 0, 0.0);
+  // dweight and dbias: per-thread double accumulators, reduced in thread order afterwards
+  ThreadPartials accW(wantDw ? nt : 0, cols), accB(wantDb ? nt : 0, cols);
   parallelChunks(rows, nt, 1, [&](int t, int64_t lo, int64_t hi) {
-    double* aw = wantDw ? accW.data() + static_cast<size_t>(t) * cols : nullptr;
-    double* ab = wantDb ? accB.data() + static_cast<size_t>(t) * cols : nullptr;
-    layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, aw, ab, lo, hi, cols, accumulate);
+    layerNormBackwardRows(dy.p, x.p, w.p, mean.p, rstd.p, dx.p, wantDw ? accW.of(t) : nullptr,
+                          wantDb ? accB.of(t) : nullptr, lo, hi, cols, accumulate);
   });
-  if (wantDw) {
-    for (int64_t i = 0; i < cols; i++) {
-      double s = 0.0;
-      for (int t = 0; t < nt; t++) s += accW[static_cast<size_t>(t) * cols + i];
-      dw.p[i] = static_cast<float>(s);
-    }
-  }
-  if (wantDb) {
-    for (int64_t i = 0; i < cols; i++) {
-      double s = 0.0;
-      for (int t = 0; t < nt; t++) s += accB[static_cast<size_t>(t) * cols + i];
-      db.p[i] = static_cast<float>(s);
-    }
-  }
+  if (wantDw) accW.sumInto(dw.p);
+  if (wantDb) accB.sumInto(db.p);
 }
 
 void registerLayerNorm(Napi::Env env, Napi::Object exports) {

@@ -70,12 +70,10 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
     } else {
       // Few long rows: split each row across the threads, combine partials in thread order.
       for (int64_t o = 0; o < outer; o++) {
-        std::vector<double> part(nt, 0.0);
+        ThreadPartials part(nt, 1);
         const float* row = x + o * r;
-        parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) { part[t] = sumRow(row + lo, hi - lo); });
-        double s = 0.0;
-        for (double p : part) s += p;
-        y[o] = static_cast<float>(s);
+        parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) { *part.of(t) = sumRow(row + lo, hi - lo); });
+        part.sumInto(y + o);
       }
     }
     return;
@@ -99,17 +97,12 @@ static void sumKernel(const float* x, float* y, int64_t outer, int64_t r, int64_
   }
   // Few tiles but a long reduction axis, or one matrix's column sums: every thread sums a slice of r into its own
   // partial buffer, combined in thread order.
-  const int64_t oi = outer * inner;
-  std::vector<double> part(static_cast<size_t>(nt) * oi, 0.0);
+  ThreadPartials part(nt, outer * inner);
   parallelChunks(r, nt, 1, [&](int t, int64_t lo, int64_t hi) {
-    double* acc = part.data() + static_cast<size_t>(t) * oi;
+    double* acc = part.of(t);
     for (int64_t o = 0; o < outer; o++) sumColumns(x + (o * r + lo) * inner, inner, hi - lo, inner, acc + o * inner);
   });
-  for (int64_t j = 0; j < oi; j++) {
-    double s = 0.0;
-    for (int t = 0; t < nt; t++) s += part[static_cast<size_t>(t) * oi + j];
-    y[j] = static_cast<float>(s);
-  }
+  part.sumInto(y);
 }
 
 static void maxKernel(const float* x, float* y, int64_t outer, int64_t r, int64_t inner) {
