@@ -1,7 +1,7 @@
 // B packing for the oneDNN matmul (see pack_b.h). oneDNN's jit reorder does the same job 1.3-3.0× slower on the
 // training step's plain, cold operands (bench/pack_cold.cc); here each thread reads its 16-row blocks of B row by row,
 // front to back, and scatters each row to the panels. A transposed B (a Linear's weight) stays with the reorder: a
-// packer built on 16×16 register transposes measured 1.1-1.5× slower than it.
+// packer built on 16×16 register transposes measured 1.1-1.6× slower than it.
 #include "pack_b.h"
 
 #include <immintrin.h>
@@ -27,7 +27,7 @@ bool isBlocked16x64(const dnnl::memory::desc& packed, int64_t K, int64_t N) {
 static void packRows16x64(const float* B, int64_t ldb, int64_t K, int64_t N, int64_t kb0, int64_t kb1, float* dst) {
   const int64_t Kp = (K + 15) / 16 * 16, panels = (N + 63) / 64;
   for (int64_t k = kb0 * 16; k < kb1 * 16; k++) {
-    const float* row = B + k * ldb;
+    const float* row = k < K ? B + k * ldb : B;  // padding rows: every lane masked off, nothing read
     float* out = dst + (k / 16) * 1024 + (k % 16) * 64;
     for (int64_t nb = 0; nb < panels; nb++, out += Kp * 64) {
       for (int c = 0; c < 4; c++) {
