@@ -36,14 +36,19 @@ static AttnDims parseDims(const Napi::CallbackInfo& info, size_t first) {
   return d;
 }
 
-/** Runs fn(block) for block in [0, B·H): in parallel when there are enough blocks to share out. */
+/**
+ * Runs fn(block) for block in [0, B·H): in parallel when there are enough blocks to share out, each thread taking
+ * one contiguous range of blocks (they are equal work), i.e. whole images' rows of qkv and of the output. Handing
+ * blocks out one at a time (schedule(dynamic, 1)) ran the training step's 49-token encoder blocks 15-20% slower and
+ * the itpn_base inference step ~1.5% slower (in-process A/B, 10 pairs: slower in 9, by 15 ms on average).
+ */
 template <class Fn>
 static void forBlocks(const AttnDims& d, Fn fn) {
   const int64_t blocks = d.B * d.H;
   const int maxT = omp_get_max_threads();
   const int64_t work = blocks * d.N * d.N * d.D;
   if (blocks >= maxT && maxT > 1 && work >= kParallelThreshold) {
-#pragma omp parallel for num_threads(maxT) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(maxT) schedule(static)
     for (int64_t blk = 0; blk < blocks; blk++) fn(blk);
   } else {
     for (int64_t blk = 0; blk < blocks; blk++) fn(blk);
