@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
 #include "attention_block.h"
-#include "simd.h"  // softmaxRowFinite
+#include "simd.h"   // softmaxRowFinite
+#include "vmath.h"  // fexp's constants (included before the AVX-512 target, like every other user of the header)
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
@@ -29,20 +31,15 @@ constexpr int kR = 6;  // rows per register tile
  * arithmetic because max returns its second operand when either is NaN.
  */
 inline __m512 expNonPositive16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.33654f);
+  const __m512 lo = _mm512_set1_ps(kExpLo);
   const __m512 xc = _mm512_max_ps(lo, x);
-  const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+  const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(kLog2e)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693145751953125f), xc);
-  r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 p = _mm512_set1_ps(1.9841270e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3888889e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333333e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1666667e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666667e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(kLn2Hi), xc);
+  r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(kLn2Lo), r);
+  __m512 p = _mm512_set1_ps(kExpTaylor[0]);
+#pragma GCC unroll 16
+  for (size_t k = 1; k < std::size(kExpTaylor); k++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpTaylor[k]));
   const __m512i n = _mm512_cvtps_epi32(nf);
   const __m512 res = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23)));
   return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps());

@@ -28,21 +28,25 @@ __attribute__((always_inline)) inline float horner(float t, const float (&c)[N])
 // Taylor polynomial of e^r to degree 7 (truncation error < 2.5e-9 on |r| <= 0.347).
 inline constexpr float kExpTaylor[] = {1.9841270e-4f, 1.3888889e-3f, 8.3333333e-3f, 4.1666667e-2f,
                                        1.6666667e-1f, 0.5f,          1.0f,          1.0f};
+// e^x's range reduction x = n·ln2 + r (shared with the AVX-512 attention's expNonPositive16): below kExpLo the result
+// would be subnormal and is 0; ln2 split in two, the high part exact in 16 bits.
+inline constexpr float kExpLo = -87.33654f, kLog2e = 1.44269504088896341f;
+inline constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187045e-06f;
 
 /**
  * e^x for x <= 88.37 (the arguments this project needs are all <= 0: x - max, -|x|, -z²).
  * Returns +inf above 88.37 and 0 below -87.33 (no subnormal results). NaN propagates.
  */
 __attribute__((always_inline)) inline float fexp(float x) {
-  const float lo = -87.33654f, hi = 88.37f;
+  const float lo = kExpLo, hi = 88.37f;
   // Clamp with the comparisons written so a NaN lands on `lo` (keeps the int conversion below defined).
   float xc = x > lo ? x : lo;
   xc = xc < hi ? xc : hi;
   // x = n·ln2 + r, |r| <= ln2/2; round-to-nearest via the 1.5·2^23 trick (exact for |t| < 2^22).
-  const float t = xc * 1.44269504088896341f;
+  const float t = xc * kLog2e;
   const float nf = (t + 12582912.0f) - 12582912.0f;
-  float r = xc - nf * 0.693145751953125f;  // ln2 split: high part exact in 16 bits
-  r = r - nf * 1.428606765330187045e-06f;
+  float r = xc - nf * kLn2Hi;
+  r = r - nf * kLn2Lo;
   const float p = horner(r, kExpTaylor);
   const int32_t n = static_cast<int32_t>(nf);  // in [-126, 127]
   float res = p * bitsToFloat(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
