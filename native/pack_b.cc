@@ -42,7 +42,8 @@ static void packRows16x64(const float* B, int64_t ldb, int64_t K, int64_t N, int
 
 void packBlocked16x64(const float* B, int64_t ldb, int64_t K, int64_t N, float* dst) {
   const int64_t blocks = (K + 15) / 16;
-  // one contiguous share of 16-row blocks per thread (no napi-dependent helpers: bench/pack_cold.cc links this file)
+  // one contiguous share of 16-row blocks per thread, threaded from kParallelThreshold's 32768 elements (parallelChunks
+  // and that constant live in common.h, which needs napi; bench/pack_cold.cc links this file without it)
 #pragma omp parallel if (blocks * 16 * N >= 32768)
   {
     const int64_t T = omp_get_num_threads(), t = omp_get_thread_num(), share = (blocks + T - 1) / T;
