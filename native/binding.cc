@@ -17,7 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerSimd(env, exports);
   registerAttention(env, exports);
   registerLinear(env, exports);
-  exports.Set("version", Napi::Number::New(env, 4));
+  exports.Set("version", Napi::Number::New(env, 5));
   blockSignalsInWorkers(omp_get_max_threads());  // before any oneDNN kernel runs on them (signals.h)
   return exports;
 }

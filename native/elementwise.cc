@@ -98,16 +98,36 @@ static void Clamp(const Napi::CallbackInfo& info) {
   });
 }
 
-// geluBackward(x, dy, dx, y|null): dx = dy · gelu'(x), and y = gelu(x) when given (dx may be dy)
+// geluBackward(x, dy, dx, y|null[, colSums|null]): dx = dy · gelu'(x), and y = gelu(x) when given (dx may be dy);
+// colSums [cols]: also the column sums of dx as [n / cols, cols], each row added while it is in L1 (the fc1 bias
+// gradient). Every thread sums its slice of rows into double partials, combined in thread order: the same order,
+// and so the same result, as reduce's column sums of dx afterwards.
 static void GeluBackward(const Napi::CallbackInfo& info) {
   const F32 x = argF32(info, 0, "x");
   const F32 dy = argF32(info, 1, "dy");
   const F32 dx = argF32(info, 2, "dx");
   const F32 y = argF32Opt(info, 3, "y");
+  const F32 sums = info.Length() > 4 ? argF32Opt(info, 4, "colSums") : F32{};
   check(x.n == dy.n && x.n == dx.n && (!y.p || y.n == x.n), info.Env(), "geluBackward: x, dy, dx and y sizes differ");
-  parallelChunks(x.n, threadsFor(x.n), 16, [&](int, int64_t lo, int64_t hi) {
-    geluBackwardRows(x.p + lo, dy.p + lo, dx.p + lo, y.p ? y.p + lo : nullptr, hi - lo);
+  if (!sums.p) {
+    parallelChunks(x.n, threadsFor(x.n), 16, [&](int, int64_t lo, int64_t hi) {
+      geluBackwardRows(x.p + lo, dy.p + lo, dx.p + lo, y.p ? y.p + lo : nullptr, hi - lo);
+    });
+    return;
+  }
+  const int64_t cols = sums.n, rows = cols > 0 ? x.n / cols : 0;
+  check(cols > 0 && rows * cols == x.n, info.Env(), "geluBackward: dx is not rows of colSums' length");
+  const int nt = threadsFor(x.n);
+  ThreadPartials part(nt, cols);
+  parallelChunks(rows, nt, 1, [&](int t, int64_t lo, int64_t hi) {
+    double* acc = part.of(t);
+    for (int64_t r = lo; r < hi; r++) {
+      const int64_t at = r * cols;
+      geluBackwardRows(x.p + at, dy.p + at, dx.p + at, y.p ? y.p + at : nullptr, cols);
+      sumColumns(dx.p + at, cols, 1, cols, acc);
+    }
   });
+  part.sumInto(sums.p);
 }
 
 // fill(out, value)

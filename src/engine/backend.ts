@@ -143,9 +143,11 @@ export interface Kernels {
   attentionBackward(qkv: Storage, probs: Storage, dout: Storage, dqkv: Storage, dlogits: Storage | null, attrs: AttentionAttrs): void;
   /**
    * dx = dy · gelu'(x), with gelu'(x) = Φ(x) + x·φ(x) (exact erf GELU); dx may be dy (in place). Also writes
-   * y = gelu(x) when y is given (a recomputed activation for free: Φ(x) is shared).
+   * y = gelu(x) when y is given (a recomputed activation for free: Φ(x) is shared), and, when colSums is given, the
+   * column sums of dx viewed as [rows, cols] (cols = colSums' size; the fc1 bias gradient, taken while dx's rows
+   * are in cache instead of in a second pass over it).
    */
-  geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void;
+  geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null, colSums?: Storage | null): void;
   /** Element-wise conversion between dtypes (float → int32 truncates toward zero). */
   cast(x: Storage, out: Storage): void;
   fill(out: Storage, value: number): void;

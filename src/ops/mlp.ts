@@ -2,8 +2,8 @@
 // linear → gelu → linear it saves activation memory: the GELU output (the largest activation of a block) is not
 // kept for the backward pass but recomputed there from the pre-activation, one extra GELU pass for 4·C floats per
 // token less memory, as activation checkpointing does. Without autograd the GELU is applied inside fc1's GEMM.
-// Biases and the block's residual are added in the GEMMs (the `linear` kernel); the GELU backward and the
-// recomputed GELU are one pass (geluBackward).
+// Biases and the block's residual are added in the GEMMs (the `linear` kernel); the GELU backward, the recomputed
+// GELU and fc1's bias gradient are one pass (geluBackward).
 import { isGradEnabled } from '../engine/scope';
 import { fmtShape, shapesEqual } from '../engine/shape';
 import { record, Tensor } from '../engine/tensor';
@@ -64,11 +64,12 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor | null, w2: Tensor, b2: Te
     const dh = Tensor.empty(be, [rows, hid], x.dtype); // g · w2, then · gelu'(h) in place
     be.kernels.matmul(g.storage, w2.storage, dh.storage, gemm(rows, hid, outF, false, false));
     const act = Tensor.empty(be, [rows, hid], x.dtype); // gelu(h) again, from the same pass
-    be.kernels.geluBackward(h.storage, dh.storage, dh.storage, act.storage);
+    const db1 = b1?.requiresGrad ? Tensor.empty(be, b1.shape, x.dtype) : null; // Σ_rows dh, from the same pass too
+    be.kernels.geluBackward(h.storage, dh.storage, dh.storage, act.storage, db1?.storage ?? null);
     const fc2 = linearGrads(g, act, w2, b2); // dw2 = gᵀ·gelu(h), db2 (act needs no gradient)
     act.dispose();
-    const fc1 = linearGrads(dh, x, w1, b1); // dx = dh·w1, dw1 = dhᵀ·x, db1
+    const fc1 = linearGrads(dh, x, w1, null); // dx = dh·w1, dw1 = dhᵀ·x
     dh.dispose();
-    return [fc1.dx, fc1.dw, ...(b1 ? [fc1.db] : []), fc2.dw, ...(b2 ? [fc2.db] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
+    return [fc1.dx, fc1.dw, ...(b1 ? [db1] : []), fc2.dw, ...(b2 ? [fc2.db] : []), ...(residual ? [residual.requiresGrad ? g : null] : [])];
   });
 }

@@ -60,7 +60,8 @@ export interface NativeCpu {
   layerNormBackward(dy: F32, x: F32, weight: F32 | null, mean: F32, rstd: F32, dx: F32, dweight: F32 | null,
     dbias: F32 | null, rows: number, cols: number, accumulate: boolean): void;
   fill(out: F32, value: number): void;
-  geluBackward(x: F32, dy: F32, dx: F32, y?: F32 | null): void;
+  /** colSums: also the column sums of dx as [n / colSums.length, colSums.length] (double accumulation). */
+  geluBackward(x: F32, dy: F32, dx: F32, y?: F32 | null, colSums?: F32 | null): void;
   attention(qkv: F32, bias: F32 | null, out: F32, probs: F32 | null, B: number, N: number, H: number, D: number, scale: number,
     biasBatch: number): void;
   attentionBackward(qkv: F32, probs: F32, dout: F32, dqkv: F32, dlogits: F32 | null, B: number, N: number, H: number,
@@ -69,7 +70,7 @@ export interface NativeCpu {
     weightDecay: number, biasCorrection1: number, biasCorrection2: number): void;
 }
 
-export const NATIVE_VERSION = 4;
+export const NATIVE_VERSION = 5;
 
 /** The directory holding package.json, found by walking up from this file (works from src/ and dist/src/). */
 export function packageRoot(): string {

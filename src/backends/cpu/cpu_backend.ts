@@ -182,10 +182,10 @@ export function cpuKernels(native: NativeCpu = loadNative()): Kernels {
       else ref.attentionBackward(qkv, probs, dout, dqkv, dlogits, t);
     },
 
-    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void {
-      const xs = f32(x), gs = f32(dy), ds = f32(dx), ys = y ? f32(y) : null;
-      if (xs && gs && ds && (!y || ys)) native.geluBackward(xs, gs, ds, ys);
-      else ref.geluBackward(x, dy, dx, y);
+    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null, colSums?: Storage | null): void {
+      const xs = f32(x), gs = f32(dy), ds = f32(dx), ys = y ? f32(y) : null, cs = colSums ? f32(colSums) : null;
+      if (xs && gs && ds && (!y || ys) && (!colSums || cs)) native.geluBackward(xs, gs, ds, ys, cs);
+      else ref.geluBackward(x, dy, dx, y, colSums);
     },
 
     cast(x: Storage, out: Storage): void {

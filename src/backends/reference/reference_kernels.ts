@@ -375,12 +375,21 @@ export function referenceKernels(): Kernels {
       }
     },
 
-    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null): void {
+    geluBackward(x: Storage, dy: Storage, dx: Storage, y?: Storage | null, colSums?: Storage | null): void {
       const xs = host(x), gs = host(dy), out = host(dx), ys = y ? host(y) : null;
       const grad = unaryFn('gelu_grad'), gelu = unaryFn('gelu');
       for (let i = 0; i < xs.length; i++) {
         if (ys) ys[i] = gelu(xs[i]);
         out[i] = gs[i] * grad(xs[i]);
+      }
+      if (colSums) {
+        const cs = host(colSums), cols = cs.length, rows = xs.length / cols;
+        if (!Number.isInteger(rows)) throw new Error(`geluBackward: ${xs.length} values are not rows of ${cols} columns`);
+        for (let j = 0; j < cols; j++) {
+          let sum = 0;
+          for (let r = 0; r < rows; r++) sum += out[r * cols + j];
+          cs[j] = sum;
+        }
       }
     },
 

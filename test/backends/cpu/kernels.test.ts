@@ -683,6 +683,20 @@ describe('geluBackward', () => {
       assertClose(r.got[2], r.want[2], `geluBackward gelu(x) n=${n}`);
     }
   });
+  test('column sums of dx (the fused bias gradient): reference values, and bitwise those of reduce afterwards', () => {
+    for (const [rows, cols] of [[1, 1], [3, 7], [100, 300], [392, 2048], [1030, 96]]) {
+      const n = rows * cols;
+      const r = both([randn(n, 3), randn(n), new Float32Array(n), new Float32Array(cols)],
+        (k, [xs, gs, ys, cs]) => k.geluBackward(xs, gs, gs, ys, cs));
+      assertClose(r.got[1], r.want[1], `geluBackward dx [${rows}x${cols}]`);
+      assertClose(r.got[3], r.want[3], `geluBackward column sums [${rows}x${cols}]`);
+      const sums = new Float32Array(cols);
+      cpu.reduce('sum', st(r.got[1]), st(sums), 1, rows, cols);
+      assertExact(r.got[3], sums, `fused column sums vs reduce [${rows}x${cols}]`);
+    }
+    assert.throws(() => cpu.geluBackward(st(randn(10)), st(randn(10)), st(new Float32Array(10)), null, st(new Float32Array(3))),
+      /not rows of colSums' length/);
+  });
 });
 
 describe('attention', () => {
