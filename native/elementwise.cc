@@ -100,8 +100,8 @@ static void Clamp(const Napi::CallbackInfo& info) {
 
 // geluBackward(x, dy, dx, y|null[, colSums|null]): dx = dy · gelu'(x), and y = gelu(x) when given (dx may be dy);
 // colSums [cols]: also the column sums of dx as [n / cols, cols], each row added while it is in L1 (the fc1 bias
-// gradient). Every thread sums its slice of rows into double partials, combined in thread order: the same order,
-// and so the same result, as reduce's column sums of dx afterwards.
+// gradient). Every thread sums its slice of rows into double partials, combined in thread order: the order of
+// reduce's row-slice column sums (cols up to 4096), so for those the same result as reducing dx afterwards.
 static void GeluBackward(const Napi::CallbackInfo& info) {
   const F32 x = argF32(info, 0, "x");
   const F32 dy = argF32(info, 1, "dy");
