@@ -2,6 +2,7 @@
 // Works for float32, float64 and (where meaningful) int32 storage. The native CPU backend is tested against it.
 import type { AdamWAttrs, AttentionAttrs, BinaryOp, GatherAttrs, Kernels, LinearOptions, MatmulAttrs, ReduceOp, Storage, UnaryOp } from '../../engine/backend';
 import { host } from './host_storage';
+import type { HostArray } from '../../engine/dtype';
 
 // Abramowitz–Stegun 7.1.26 is too coarse for GELU parity; use a series / continued-fraction erf accurate to ~1e-15.
 export function erf(x: number): number {
@@ -122,6 +123,20 @@ function referenceMatmul(a: Storage, b: Storage, out: Storage, t: MatmulAttrs): 
   }
 }
 
+/** ys[o, j] = sum or max over k of xs[o, k, j] for an [outer, r, inner] array (max propagates NaN). */
+function reduceMiddle(op: ReduceOp, xs: HostArray, ys: HostArray, outer: number, r: number, inner: number): void {
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      let acc = op === 'sum' ? 0 : -Infinity;
+      for (let k = 0; k < r; k++) {
+        const v = xs[(o * r + k) * inner + j];
+        acc = op === 'sum' ? acc + v : v > acc || Number.isNaN(v) ? v : acc;
+      }
+      ys[o * inner + j] = acc;
+    }
+  }
+}
+
 export function referenceKernels(): Kernels {
   return {
     unary(op: UnaryOp, x: Storage, out: Storage): void {
@@ -145,17 +160,7 @@ export function referenceKernels(): Kernels {
     },
 
     reduce(op: ReduceOp, x: Storage, out: Storage, outer: number, r: number, inner: number): void {
-      const xs = host(x), ys = host(out);
-      for (let o = 0; o < outer; o++) {
-        for (let j = 0; j < inner; j++) {
-          let acc = op === 'sum' ? 0 : -Infinity;
-          for (let k = 0; k < r; k++) {
-            const v = xs[(o * r + k) * inner + j];
-            acc = op === 'sum' ? acc + v : v > acc || Number.isNaN(v) ? v : acc;
-          }
-          ys[o * inner + j] = acc;
-        }
-      }
+      reduceMiddle(op, host(x), host(out), outer, r, inner);
     },
 
     argmax(x: Storage, out: Storage, outer: number, r: number, inner: number): void {
@@ -385,11 +390,7 @@ export function referenceKernels(): Kernels {
       if (colSums) {
         const cs = host(colSums), cols = cs.length, rows = xs.length / cols;
         if (!Number.isInteger(rows)) throw new Error(`geluBackward: ${xs.length} values are not rows of ${cols} columns`);
-        for (let j = 0; j < cols; j++) {
-          let sum = 0;
-          for (let r = 0; r < rows; r++) sum += out[r * cols + j];
-          cs[j] = sum;
-        }
+        reduceMiddle('sum', out, cs, 1, rows, cols);
       }
     },
 
