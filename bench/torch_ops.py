@@ -2,6 +2,7 @@
 median milliseconds. Run with Debian's python3-torch: /usr/bin/python3 bench/torch_ops.py --threads 2 --json"""
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -18,8 +19,7 @@ def median_ms(fn, warmup=2, min_time=0.5, min_reps=5):
         times.append((time.perf_counter() - t0) * 1e3)
         if len(times) >= 200:
             break
-    times.sort()
-    return times[len(times) // 2]
+    return statistics.median(times)
 
 
 def fwd_bwd(make_inputs, f):

@@ -7,6 +7,7 @@ import { Rng } from '../engine/random';
 import { tidy } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
 import { attention, gelu, layerNorm, linear, matmul, mlp, mulScalar, permute, reshape, slice, softmax, tensor } from '../ops';
+import { median } from './median';
 
 export function medianMs(fn: () => void, minTimeMs = 500, minReps = 5, warmup = 2): number {
   for (let i = 0; i < warmup; i++) fn();
@@ -18,8 +19,7 @@ export function medianMs(fn: () => void, minTimeMs = 500, minReps = 5, warmup = 
     times.push(performance.now() - t0);
     if (times.length >= 200) break;
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(times);
 }
 
 function rand(backend: Backend, rng: Rng, shape: number[], grad = false): Tensor {

@@ -15,6 +15,7 @@ import { AdamW } from '../optim/adamw';
 import { pretrainParamGroups } from '../optim/param_groups';
 import { createBackend } from '../cli/backend_choice';
 import { cpuMs, formatProfile, profileBackend } from './profile';
+import { median } from './median';
 
 export interface StepTiming {
   images_per_s: number;
@@ -41,7 +42,6 @@ function timeSteps(batch: number, steps: number, warmup: number, step: () => voi
       cpu.push(cpuMs() - c0);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const med = median(times);
   return { images_per_s: (batch * 1000) / med, step_ms_median: med, step_ms: times, step_cpu_ms_median: median(cpu) };
 }

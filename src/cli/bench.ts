@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BenchJob, BenchJobResult } from '../bench/train_step';
 import { packageRoot } from '../backends/cpu/binding';
+import { median } from '../bench/median';
 import { cliPrecision } from './backend_choice';
 
 /** The bench job's fields as command-line options (threads optional), plus the PyTorch side and output format. */
@@ -61,18 +62,13 @@ function runTorch(o: BenchTrainOptions, threads: number, extra: string[]): { res
   return { result: { ...(JSON.parse(lines[lines.length - 2]) as TorchResult), peak_rss_mib: rss.peak_rss_mib }, error: null };
 }
 
-function medianOf(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** One side's rounds as one result: medians over the rounds (peak RSS: the largest). */
 function medianRound<T extends { images_per_s: number; step_ms_median: number; step_cpu_ms_median?: number; peak_rss_mib?: number }>(runs: T[]): T {
   return {
     ...runs[0],
-    images_per_s: medianOf(runs.map((r) => r.images_per_s)),
-    step_ms_median: medianOf(runs.map((r) => r.step_ms_median)),
-    ...(runs[0].step_cpu_ms_median === undefined ? {} : { step_cpu_ms_median: medianOf(runs.map((r) => r.step_cpu_ms_median!)) }),
+    images_per_s: median(runs.map((r) => r.images_per_s)),
+    step_ms_median: median(runs.map((r) => r.step_ms_median)),
+    ...(runs[0].step_cpu_ms_median === undefined ? {} : { step_cpu_ms_median: median(runs.map((r) => r.step_cpu_ms_median!)) }),
     peak_rss_mib: Math.max(...runs.map((r) => r.peak_rss_mib ?? 0)),
   };
 }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Rng } from '../engine/random';
 import { classifierConfig, createClassifier, parseInit } from '../finetune/model';
 import { finetune, pct, type FinetuneOptions } from '../finetune/run';
-import { withInterrupts } from '../pretrain/interrupt';
+import { withInterrupts } from '../training/interrupt';
 import { layerDecayTable } from '../optim/layer_decay';
 import { createBackend, precisionNotice } from './backend_choice';
 

@@ -1,7 +1,7 @@
 // `itpn pretrain`: parses options into a typed PretrainOptions (unknown values are errors), runs pixel or CLIP
 // pre-training (optionally with MFM) and prints the summary.
 import * as path from 'node:path';
-import { withInterrupts } from '../pretrain/interrupt';
+import { withInterrupts } from '../training/interrupt';
 import { pretrain, type MFMOptions, type PretrainOptions, type PretrainVariant } from '../pretrain/run';
 import type { TeacherInput } from '../pretrain/teacher';
 import { createBackend, precisionNotice } from './backend_choice';

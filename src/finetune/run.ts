@@ -17,7 +17,7 @@ import type { ITPNConfig } from '../models/itpn/configs';
 import { AdamW, clipGradNorm } from '../optim/adamw';
 import { layerDecayParamGroups } from '../optim/layer_decay';
 import { lrAt, type CosineSchedule } from '../optim/schedule';
-import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from '../pretrain/checkpoint';
+import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from '../training/checkpoint';
 import { writeConfusionMatrix } from '../viz/confusion_matrix';
 import { writeLinePlot } from '../viz/plot';
 import { readJsonl, writeJsonl } from '../io/jsonl';
@@ -26,7 +26,8 @@ import { evaluate, type EvalResult } from './evaluate';
 import { mixBatch, mixupEnabled, type MixupConfig } from './mixup';
 import { classificationLoss, classifierConfig, createClassifier, type Init, type Targets } from './model';
 import { META_KEY, readWeightFile, type ClassifierMeta, type WeightFile } from './weights';
-import type { StopRequest } from '../pretrain/interrupt';
+import type { StopRequest } from '../training/interrupt';
+import { writeRunConfig } from '../training/run_config';
 
 export interface FinetuneOptions {
   /** Training image folder (one sub-folder per class). */
@@ -145,7 +146,7 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
     if (opts.resume) log(`no checkpoint in ${opts.out}; starting from the beginning`);
     writeJsonl(stepLog, []);
     writeJsonl(evalLog, []);
-    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: 'classify', config: cfg, classes: data.classes, class_names: data.classNames, options: { ...opts, stop: undefined } }, null, 2)); // stop: a live flag, not a setting
+    writeRunConfig(opts.out, { arch: opts.arch, task: 'classify', config: cfg, classes: data.classes, class_names: data.classNames }, opts);
     log(`weights: ${note}`);
   }
   log(`fine-tuning ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${data.train.length} images, ${K} classes (${opts.data}); val ${data.val.length} images`);

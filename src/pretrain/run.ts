@@ -23,12 +23,13 @@ import { pretrainParamGroups } from '../optim/param_groups';
 import { lrAt, type CosineSchedule } from '../optim/schedule';
 import { writeLinePlot } from '../viz/plot';
 import { readJsonl, writeJsonl } from '../io/jsonl';
-import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint';
+import { findCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from '../training/checkpoint';
 import { writeReconstructionGrid } from './reconstruction';
 import { blockMaskBatch, scaledBlockMaskOptions, type BlockMaskOptions } from './masking_generator';
 import { loadTeacher, type Teacher, type TeacherFeatures, type TeacherOptions } from './teacher';
 import { TeacherCache } from './teacher_cache';
-import type { StopRequest } from './interrupt';
+import type { StopRequest } from '../training/interrupt';
+import { writeRunConfig } from '../training/run_config';
 
 export type PretrainVariant = 'pixel' | 'clip';
 
@@ -175,7 +176,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     truncateLog(logFile, state.step);
   } else {
     fs.writeFileSync(logFile, '');
-    fs.writeFileSync(path.join(opts.out, 'config.json'), JSON.stringify({ arch: opts.arch, task: variant, config: cfg, mfm, options: { ...opts, stop: undefined } }, null, 2)); // stop: a live flag, not a setting
+    writeRunConfig(opts.out, { arch: opts.arch, task: variant, config: cfg, mfm }, opts);
   }
   log(`pre-training ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${samples.length} images from ${opts.data}`);
   log(`  ${variant}${mfm ? ' + MFM' : ''}, ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)}${opts.lr === undefined ? ` (blr ${opts.blr} × ${effBatch}/256)` : ''}, warmup ${warmupSteps}, ${opts.steps} steps, betas (${beta1}, ${beta2}), clip grad ${clipGrad ?? 'off'}, drop path ${cfg.drop_path_rate}, backend ${backend.name}`);
