@@ -113,6 +113,12 @@ export function runBenchJob(job: BenchJob): BenchJobResult {
 }
 
 if (require.main === module) {
-  const r = runBenchJob(JSON.parse(process.argv[2]) as BenchJob);
-  process.stdout.write(JSON.stringify(r) + '\n');
+  try {
+    const r = runBenchJob(JSON.parse(process.argv[2]) as BenchJob);
+    process.stdout.write(JSON.stringify(r) + '\n');
+  } catch (e) {
+    // the parent (itpn bench) reports the failure; the message is what the user needs, the stack only when debugging
+    process.stderr.write(`itpn bench: ${(e as Error).message}\n${process.env.ITPN_DEBUG ? `${(e as Error).stack}\n` : ''}`);
+    process.exitCode = 2;
+  }
 }

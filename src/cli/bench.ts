@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { BenchJob, BenchJobResult } from '../bench/train_step';
 import { packageRoot } from '../backends/cpu/binding';
 import { median } from '../bench/median';
+import { taskConfig } from '../models/itpn/factory';
 import { cliPrecision } from './backend_choice';
 
 /** The bench job's fields as command-line options (threads optional), plus the PyTorch side and output format. */
@@ -36,7 +37,7 @@ const tail = (s: string) => s.trim().split('\n').slice(-3).join(' ');
 function runOurs(job: BenchJob): BenchJobResult {
   const script = path.join(__dirname, '..', 'bench', 'train_step.js');
   const r = spawnSync(process.execPath, [...process.execArgv, script, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`bench child failed (status ${r.status})`);
+  if (r.status !== 0) throw new Error(`our side of the benchmark failed (exit status ${r.status}${r.signal ? `, ${r.signal}` : ''}); its message is above`);
   return JSON.parse(lastLine(r.stdout));
 }
 
@@ -74,6 +75,8 @@ function medianRound<T extends { images_per_s: number; step_ms_median: number; s
 }
 
 function benchCommand(kind: 'train' | 'infer', o: BenchTrainOptions): number {
+  // an unknown architecture or an input size the model cannot take fails here, before either side starts
+  taskConfig(o.arch, kind === 'train' ? 'pixel' : 'classify', { img_size: o.imgSize });
   const threads = o.threads ?? os.availableParallelism();
   const rounds = Math.max(1, o.rounds ?? 1);
   const env = process.env.ITPN_PROFILE;

@@ -152,8 +152,13 @@ class TorchArchiveLoader {
 }
 
 function openTorchArchive(source: ByteSource): ZipArchive {
-  if (!ZipArchive.isZip(source)) throw new Error(`${source.label}: ${LEGACY_FORMAT_MESSAGE}`);
-  return new ZipArchive(source);
+  if (ZipArchive.isZip(source)) return new ZipArchive(source);
+  // torch.save before 1.6 wrote a bare pickle stream, which opens with the PROTO opcode 0x80; anything else is not a
+  // PyTorch file at all (a truncated download, an HTML error page, another format)
+  if (source.size >= 2 && source.read(0, 1)[0] === 0x80) throw new Error(`${source.label}: ${LEGACY_FORMAT_MESSAGE}`);
+  const head = source.read(0, Math.min(8, source.size));
+  throw new Error(`${source.label}: not a PyTorch checkpoint (neither a torch.save zip archive nor the legacy pickle format; ` +
+    `${source.size} bytes, starting ${[...head].map((b) => b.toString(16).padStart(2, '0')).join(' ') || '(empty)'})`);
 }
 
 /**

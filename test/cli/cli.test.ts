@@ -125,3 +125,13 @@ echo '{"peak_rss_mib": 100}'
   const sorted = [...implied].sort((a: number, b: number) => a - b);
   assert.ok(Math.abs(sorted[1] - out.itpn.images_per_s) < 1e-9 * out.itpn.images_per_s, 'ours is the median of its rounds');
 });
+
+test('bench with an unknown architecture or a bad input size says so before any side runs', () => {
+  const arch = itpn('bench', 'train', '--arch', 'itpn_nope', '--no-torch');
+  assert.equal(arch.status, 2, show(arch));
+  assert.match(arch.stderr, /^itpn: unknown architecture "itpn_nope" \(known: itpn_base/);
+  assert.doesNotMatch(arch.stderr, /\n\s+at /, 'no stack trace');
+  const size = itpn('bench', 'infer', '--arch', 'itpn_tiny', '--img-size', '100', '--no-torch');
+  assert.equal(size.status, 2, show(size));
+  assert.match(size.stderr, /img_size 100 is not a multiple of patch_size 16/);
+});

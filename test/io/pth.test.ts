@@ -341,7 +341,7 @@ test('pickle VM: protocol 4 opcodes, numbers and memo', () => {
   assert.equal(decodeLong(Uint8Array.from([0x00, 0x80])), -32768);
 });
 
-test('errors: unknown opcode, legacy format, truncation, missing storage', () => {
+test('errors: unknown opcode, legacy format, not a checkpoint, truncation, missing storage', () => {
   assert.throws(() => unpickle(Uint8Array.from([0x80, 2, 0xff])), (e: Error) => /opcode 0xff/.test(e.message) && /at byte 2/.test(e.message));
   assert.throws(() => unpickle(Uint8Array.from([0x80, 2, 0x4a, 1])), /truncated/);
   assert.throws(() => unpickle(Uint8Array.from([0x80, 2, 0x68, 3, 0x2e])), /memo key 3/);
@@ -349,6 +349,10 @@ test('errors: unknown opcode, legacy format, truncation, missing storage', () =>
   // Legacy (pre-1.6) files start with a pickled magic number, not a zip header.
   const legacy = Uint8Array.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);
   assert.throws(() => readPth(legacy), /legacy torch\.save format not supported; re-save with torch>=1\.6/);
+  // Anything else (an HTML page saved as .pth, a truncated download) is named for what it is, with its first bytes.
+  const html = new TextEncoder().encode('<!DOCTYPE html><html>');
+  assert.throws(() => readPth(html), /not a PyTorch checkpoint \(neither a torch\.save zip archive nor the legacy pickle format; 21 bytes, starting 3c 21 44 4f 43 54 59 50\)/);
+  assert.throws(() => readPth(new Uint8Array(0)), /0 bytes, starting \(empty\)/);
 
   const fixture = fs.readFileSync(path.join(FIXTURES, 'pixel-pretrain/weights.pth'));
   assert.throws(() => readPth(fixture.subarray(0, fixture.length - 200)), /zip|outside|central directory/);
