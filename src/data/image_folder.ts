@@ -85,6 +85,10 @@ export function listImageFolder(root: string, opts: ListImageFolderOptions = {})
     classes = [''];
     samples = listImagesRecursive(root, extensions, []).map((p) => ({ path: p, label: 0 }));
   } else {
+    if (top.dirs.length === 0 && top.images.length > 0) {
+      throw new Error(`image folder ${root} holds ${top.images.length} images but no class sub-folders; ` +
+        'classification needs one sub-folder per class (for example train/<class>/*.jpg)');
+    }
     classes = opts.classes ? [...opts.classes] : top.dirs;
     const labelOf = new Map(classes.map((c, i) => [c, i] as const));
     const unknown = top.dirs.filter((d) => !labelOf.has(d));

@@ -68,6 +68,17 @@ describe('listImageFolder', () => {
     assert.ok(samples.every((s) => s.label === 0));
   });
 
+  it('says so when classification is given a flat folder of images', () => {
+    const root = path.join(tmpRoot, 'flat-for-classes');
+    touch(path.join(root, 'a.jpg'));
+    touch(path.join(root, 'b.jpg'));
+    assert.throws(() => listImageFolder(root, { layout: 'classes' }),
+      (err: Error) => err.message.includes(root) && /holds 2 images but no class sub-folders/.test(err.message));
+    const empty = path.join(tmpRoot, 'empty-for-classes');
+    fs.mkdirSync(empty);
+    assert.throws(() => listImageFolder(empty, { layout: 'classes' }), /no images/);
+  });
+
   it('throws a clear error naming the path for missing, non-folder and empty inputs', () => {
     const missing = path.join(tmpRoot, 'does-not-exist');
     assert.throws(() => listImageFolder(missing), (err: Error) => /not found/.test(err.message) && err.message.includes(missing));
