@@ -27,7 +27,7 @@ import { mixBatch, mixupEnabled, type MixupConfig } from './mixup';
 import { classificationLoss, classifierConfig, createClassifier, type Init, type Targets } from './model';
 import { META_KEY, readWeightFile, type ClassifierMeta, type WeightFile } from './weights';
 import type { StopRequest } from '../training/interrupt';
-import { writeRunConfig } from '../training/run_config';
+import { checkResumeMatches, writeRunConfig } from '../training/run_config';
 
 export interface FinetuneOptions {
   /** Training image folder (one sub-folder per class). */
@@ -137,6 +137,7 @@ export async function finetune(backend: Backend, opts: FinetuneOptions, log: (s:
   let state: FinetuneState = { step: 0, epoch: 0, batchInEpoch: 0, rng: rng.getState(), bestTop1: -1, bestEpoch: -1 };
   const stepLog = path.join(opts.out, 'log.jsonl'), evalLog = path.join(opts.out, 'eval.jsonl');
   if (ckpt) {
+    checkResumeMatches(opts.out, { arch: opts.arch, task: 'classify', imgSize: S });
     state = loadCheckpoint(ckpt, model, opt) as FinetuneState;
     rng.setState(state.rng);
     log(`resumed from ${ckpt} at epoch ${state.epoch}, step ${state.step}`);

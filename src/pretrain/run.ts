@@ -29,7 +29,7 @@ import { blockMaskBatch, scaledBlockMaskOptions, type BlockMaskOptions } from '.
 import { loadTeacher, type Teacher, type TeacherFeatures, type TeacherOptions } from './teacher';
 import { TeacherCache } from './teacher_cache';
 import type { StopRequest } from '../training/interrupt';
-import { writeRunConfig } from '../training/run_config';
+import { checkResumeMatches, writeRunConfig } from '../training/run_config';
 
 export type PretrainVariant = 'pixel' | 'clip';
 
@@ -170,6 +170,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   const ckpt = opts.resume ? findCheckpoint(opts.out) : null;
   if (opts.resume && !ckpt) log(`no checkpoint in ${opts.out}; starting from scratch`);
   if (ckpt) {
+    checkResumeMatches(opts.out, { arch: opts.arch, task: variant, imgSize: opts.imgSize });
     state = loadCheckpoint(ckpt, model, opt);
     rng.setState(state.rng);
     log(`resumed from ${ckpt} at step ${state.step}`);
