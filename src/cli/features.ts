@@ -1,7 +1,7 @@
 // `itpn features <images...> --checkpoint C --out F.safetensors`: the pooled embedding and, for pre-training
 // checkpoints, the pyramid maps at strides 4, 8, 16, 32 and 64, stacked over the images that could be read (their
 // paths in the file's metadata). Unreadable files are reported by name; the exit code is 1 if any failed.
-import { tidy } from '../engine/scope';
+import { noGrad, tidy } from '../engine/scope';
 import { tensor } from '../ops';
 import type { RawTensor } from '../io/raw_tensor';
 import { writeSafetensors } from '../io/safetensors';
@@ -32,10 +32,10 @@ export async function featuresCommand(paths: string[], o: FeaturesCliOptions): P
   }
   const parts = new Map<string, { shape: number[]; rows: Float32Array[] }>();
   for (const group of chunks(ok, o.batch)) {
-    const outs = tidy(() => {
+    const outs = tidy(() => noGrad(() => {
       const feats = computeFeatures(fm, tensor(backend, stackImages(group), [group.length, 3, S, S]));
       return [...feats].map(([name, t]) => ({ name, shape: t.shape.slice(1), data: t.toFloat32Array() }));
-    });
+    }));
     for (const { name, shape, data } of outs) {
       if (!parts.has(name)) parts.set(name, { shape, rows: [] });
       parts.get(name)!.rows.push(data);

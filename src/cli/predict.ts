@@ -1,7 +1,7 @@
 // `itpn predict <images...> --checkpoint C`: the top-5 classes (names from the checkpoint's metadata) with their
 // probabilities, per image in the order given. Unreadable files are reported by name, the others still run, and
 // the exit code is 1 if any failed.
-import { tidy } from '../engine/scope';
+import { noGrad, tidy } from '../engine/scope';
 import { softmax, tensor, topk } from '../ops';
 import { chunks, decodeImageFiles, stackImages } from '../finetune/images';
 import { loadClassifier } from '../finetune/model';
@@ -30,7 +30,7 @@ export async function predictCommand(paths: string[], o: PredictCliOptions): Pro
   const { ok, failed } = await decodeImageFiles(paths, S);
   const results = new Map<string, Prediction>();
   for (const group of chunks(ok, o.batch)) {
-    const { values, indices } = tidy(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k));
+    const { values, indices } = tidy(() => noGrad(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k)));
     group.forEach((im, i) => results.set(im.path, {
       path: im.path,
       top: Array.from({ length: k }, (_, j) => {
