@@ -38,4 +38,5 @@ export { decodeImageFiles, stackImages, type DecodedImage, type DecodeFailure } 
 // Training runs, as the `pretrain` and `finetune` commands run them (checkpoints, logs, resume).
 export { pretrain, type PretrainOptions, type PretrainSummary } from './pretrain/run';
 export { finetune, type FinetuneOptions, type FinetuneSummary } from './finetune/run';
+export { loadPixelModel, type PixelModel } from './pretrain/pixel_model';
 export { writeReconstructionGrid } from './pretrain/reconstruction';

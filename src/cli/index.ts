@@ -9,6 +9,7 @@ import { evalCommand } from './eval';
 import { predictCommand } from './predict';
 import { featuresCommand } from './features';
 import { probeCommand } from './probe';
+import { reconstructCommand } from './reconstruct';
 import { benchInferCommand, benchTrainCommand } from './bench';
 import { benchGemmCommand, benchOpsCommand } from './bench_kernels';
 import { fraction, nonNegativeInt, nonNegativeNumber, positiveInt } from './arg_parsers';
@@ -170,6 +171,18 @@ export function main(argv: string[]): void {
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', positiveInt)
     .action((images: string[], o) => run(() => predictCommand(images, o)));
+
+  program.command('reconstruct')
+    .description('what a pixel pre-training checkpoint reconstructs of images under a seeded random mask: one picture (original | masked | reconstruction | reconstruction + visible) and the masked-patch loss')
+    .argument('<images...>', 'image files')
+    .requiredOption('--checkpoint <path>', 'pixel pre-training run, its model.safetensors, or an official iTPN pixel .pth (with --arch)')
+    .option('--out <file>', 'output PNG', 'reconstruction.png')
+    .option('--arch <name>', 'architecture (needed for files without a config, e.g. official .pth)')
+    .option('--mask-ratio <x>', 'fraction of patches masked (default: the checkpoint\'s, 0.75)', fraction)
+    .option('--seed <n>', 'seed of the random masks', nonNegativeInt, 0)
+    .option('--backend <name>', 'cpu or reference', 'cpu')
+    .option('--threads <n>', 'compute threads', positiveInt)
+    .action((images: string[], o) => run(() => reconstructCommand(images, o)));
 
   program.command('features')
     .description('pooled embedding and (pre-training checkpoints) pyramid maps at strides 4-64 for images, to a safetensors file')

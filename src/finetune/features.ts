@@ -6,13 +6,13 @@ import type { Backend } from '../engine/backend';
 import { Rng } from '../engine/random';
 import type { Tensor } from '../engine/tensor';
 import { mean } from '../ops';
-import type { RawTensor } from '../io/raw_tensor';
 import { ITPNBackbone } from '../models/itpn/backbone';
 import type { ITPNConfig } from '../models/itpn/configs';
 import { ITPNDenseBackbone } from '../models/itpn/dense';
 import { taskConfig } from '../models/itpn/factory';
+import { configOverridesFromState } from '../models/itpn/state_config';
 import { loadPretrainState } from './checkpoint_filter';
-import { hasLayerScale, loadClassifier } from './model';
+import { loadClassifier } from './model';
 import { isClassifierState, readWeightFile } from './weights';
 
 export const PYRAMID_STRIDES = [4, 8, 16, 32, 64];
@@ -35,20 +35,6 @@ export interface FeatureOptions {
   withPyramid: boolean;
 }
 
-/** Constructor settings a pre-training state implies: RPE, layer scale and pyramid depth (official files have no config). */
-function inferredOverrides(sd: Map<string, RawTensor>): Record<string, unknown> {
-  const keys = [...sd.keys()];
-  const o: Record<string, unknown> = {
-    rpe: keys.some((k) => /^blocks\.\d+\.attn\.relative_position_bias_table$/.test(k)),
-    init_values: hasLayerScale(sd) ? 0.1 : 0,
-  };
-  const depth = new Set(keys.filter((k) => k.startsWith('block_16to8.')).map((k) => k.split('.')[1])).size;
-  if (depth > 0) o.fpn_depth = depth;
-  const ape = sd.get('absolute_pos_embed');
-  if (ape) o.img_size = Math.round(Math.sqrt(ape.shape[1])) * 16;
-  return o;
-}
-
 export function loadFeatureModel(backend: Backend, checkpoint: string, o: FeatureOptions): FeatureModel {
   const w = readWeightFile(checkpoint);
   if (isClassifierState(w.tensors)) {
@@ -61,7 +47,7 @@ export function loadFeatureModel(backend: Backend, checkpoint: string, o: Featur
   if (o.arch && w.pretrainConfig && o.arch !== w.pretrainConfig.arch) {
     throw new Error(`${w.file} was pre-trained as ${w.pretrainConfig.arch}, not ${o.arch}`);
   }
-  const base = w.pretrainConfig?.config ?? taskConfig(arch, 'pixel', inferredOverrides(w.tensors));
+  const base = w.pretrainConfig?.config ?? taskConfig(arch, 'pixel', configOverridesFromState(w.tensors));
   const cfg: ITPNConfig = { ...base, img_size: o.imgSize ?? base.img_size, drop_path_rate: 0 };
   const hasPyramid = w.tensors.has('fpn_modules.0.mlp.fc1.weight');
   const pyramid = o.withPyramid && hasPyramid;

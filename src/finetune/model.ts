@@ -9,6 +9,7 @@ import type { InitContext } from '../nn/init';
 import { ITPNClassifier } from '../models/itpn/classifier';
 import type { ITPNConfig } from '../models/itpn/configs';
 import { taskConfig } from '../models/itpn/factory';
+import { hasLayerScale } from '../models/itpn/state_config';
 import { loadStateDict } from '../models/load_state_dict';
 import type { RawTensor } from '../io/raw_tensor';
 import { loadPretrainState } from './checkpoint_filter';
@@ -26,12 +27,6 @@ export interface ClassifierSpec {
   imgSize: number;
   numClasses: number;
   dropPath: number;
-}
-
-/** Layer scale (γ) exists in CLIP checkpoints only; the classifier needs it exactly when the weights have it. */
-export function hasLayerScale(sd: Map<string, RawTensor>): boolean {
-  for (const k of sd.keys()) if (/^blocks\.\d+\.gamma_[12]$/.test(k)) return true;
-  return false;
 }
 
 /** The classification config of `itpn finetune`: RPE on, the given drop path, layer scale when the weights have it. */
