@@ -14,7 +14,7 @@ export async function classifyImages(checkpoint: string, images: string[], k = 5
   try {
     const S = meta.config.img_size;
     const { ok, failed } = await decodeImageFiles(images, S);
-    for (const f of failed) console.error(`skipped ${f.path}: ${f.error}`);
+    for (const f of failed) console.error(`could not read ${f.path}: ${f.error}`);
     if (ok.length === 0) throw new Error('none of the images could be read');
     const kk = Math.min(k, meta.classes.length);
     const { values, indices } = tidy(() => noGrad(() =>

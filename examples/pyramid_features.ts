@@ -17,7 +17,7 @@ export async function pyramidFeatures(checkpoint: string, images: string[], arch
     const S = fm.cfg.img_size;
     // resize the short side, centre-crop S×S, ImageNet mean/std: the evaluation preprocessing of the official code
     const { ok, failed } = await decodeImageFiles(images, S);
-    for (const f of failed) console.error(`skipped ${f.path}: ${f.error}`);
+    for (const f of failed) console.error(`could not read ${f.path}: ${f.error}`);
     if (ok.length === 0) throw new Error('none of the images could be read');
     // noGrad: no autograd graph; tidy: every tensor made inside is freed when it returns, only plain arrays leave
     return tidy(() => noGrad(() => {
