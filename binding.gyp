@@ -16,6 +16,7 @@
         "native/simd.cc",
         "native/attention.cc",
         "native/attention_avx512.cc",
+        "native/gelu_avx512.cc",
         "native/linear.cc",
         "native/onednn_matmul.cc",
         "native/pack_b.cc",
