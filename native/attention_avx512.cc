@@ -40,9 +40,9 @@ inline __m512 expNonPositive16(__m512 x) {
   __m512 p = _mm512_set1_ps(kExpTaylor[0]);
 #pragma GCC unroll 16
   for (size_t k = 1; k < std::size(kExpTaylor); k++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpTaylor[k]));
-  const __m512i n = _mm512_cvtps_epi32(nf);
-  const __m512 res = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23)));
-  return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps());
+  // p·2ⁿ by vscalefps: one rounding, as multiplying by the power built from integer bits (n ≥ −126 after the clamp);
+  // 0 where x is below the range, NaN kept (an unordered compare counts as in range)
+  return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), p, nf);
 }
 
 /** Horizontal reduction of 16 lanes by halving (GCC 12's _mm512_reduce_* intrinsics warn about uninitialised values). */
