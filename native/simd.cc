@@ -49,8 +49,8 @@ int setSimdLevel(int level) {
 
 #define ITPN_DISPATCH(call) (gLevel >= 2 ? avx512::call : gLevel == 1 ? avx2::call : base::call)
 
-// gelu_avx512.cc: the GELU kernels written out in AVX-512 intrinsics (about half the operations of the vectorised
-// vmath.h code, which the AVX2 and baseline builds keep)
+// gelu_avx512.cc: the GELU kernels written out in AVX-512 intrinsics (the same results in fewer operations than the
+// vectorised vmath.h code, which the AVX2 and baseline builds keep)
 void geluRowAvx512(const float* x, float* y, int64_t n);
 void geluGradRowAvx512(const float* x, float* y, int64_t n);
 void geluBackwardRowAvx512(const float* x, const float* dy, float* dx, float* y, int64_t n);
