@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BatchLoader } from '../data/loader';
-import { listImageFolder } from '../data/image_folder';
+import { displayClassNames, listImageFolder, readClassNames } from '../data/image_folder';
 import { evaluate } from '../finetune/evaluate';
 import { loadClassifier } from '../finetune/model';
 import { pct } from '../finetune/run';
@@ -29,9 +29,25 @@ export function runFolderOf(file: string): string {
   return ['best', 'checkpoint'].includes(path.basename(dir)) ? path.dirname(dir) : dir;
 }
 
+/**
+ * Classes for a checkpoint without a class list: the data folder's class sub-folders, sorted, which is the label order
+ * of torchvision's ImageFolder that the official fine-tuning used; names from a classes.tsv beside them when present.
+ */
+function classesFromFolder(dir: string, headSize: number): { classes: string[]; class_names: string[] } {
+  const { classes } = listImageFolder(dir, { layout: 'classes' });
+  if (classes.length !== headSize) {
+    throw new Error(`the checkpoint's head has ${headSize} classes and names none; ${dir} has ${classes.length} class folders. ` +
+      `Give a folder with exactly ${headSize} class sub-folders, whose sorted names are the labels' order (as torchvision's ImageFolder)`);
+  }
+  return { classes, class_names: displayClassNames(classes, readClassNames(dir)) };
+}
+
 export async function evalCommand(o: EvalCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
-  const { model, meta, file } = loadClassifier(backend, o.checkpoint, { arch: o.arch });
+  const loaded = loadClassifier(backend, o.checkpoint, { arch: o.arch });
+  const { model, file } = loaded;
+  const meta = loaded.classesKnown ? loaded.meta : { ...loaded.meta, ...classesFromFolder(o.data, loaded.meta.classes.length) };
+  if (!loaded.classesKnown) console.error(`${file} names no classes: label i is the i-th class folder of ${o.data} in sorted order (torchvision's ImageFolder, as the official fine-tuning)`);
   const { samples } = listImageFolder(o.data, { classes: meta.classes, layout: 'classes' });
   const loader = new BatchLoader({ samples, batchSize: o.batch, imgSize: meta.config.img_size, train: false, workers: o.workers });
   let r;

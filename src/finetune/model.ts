@@ -74,6 +74,8 @@ export interface LoadedClassifier {
   model: ITPNClassifier;
   meta: ClassifierMeta;
   file: string;
+  /** False when the file carries no class list (an official .pth): meta.classes are then class_0, class_1, … */
+  classesKnown: boolean;
 }
 
 export interface ClassifierOverrides {
@@ -92,6 +94,7 @@ export function loadClassifier(backend: Backend, checkpoint: string, o: Classifi
     throw new Error(`${w.file} has no classification head (head.weight): it is a pre-training checkpoint; fine-tune it first (itpn finetune --from ${checkpoint})`);
   }
   let meta = w.meta;
+  const classesKnown = meta !== null;
   if (!meta || o.arch) {
     const arch = o.arch ?? meta?.arch;
     if (!arch) throw new Error(`${w.file} carries no itpn metadata; give --arch`);
@@ -109,5 +112,5 @@ export function loadClassifier(backend: Backend, checkpoint: string, o: Classifi
     throw e;
   }
   model.eval();
-  return { model, meta, file: w.file };
+  return { model, meta, file: w.file, classesKnown };
 }

@@ -1,7 +1,7 @@
 // The inference commands as subprocesses on a tiny fine-tuning run and a tiny pre-training run: predict (round trip
 // against the model, names from classes.tsv, bad files reported by name with a non-zero exit, other architectures
 // and class counts refused), features (pyramid maps and embedding equal to the model's own forward), eval (metrics
-// equal to the run's last evaluation) and probe (features cached).
+// equal to the run's last evaluation, also from weights without a class list) and probe (features cached).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -169,6 +169,27 @@ test('eval: top-1/top-5/per-class equal the run\'s last evaluation; confusion ma
   const text = itpn('eval', '--checkpoint', ft, '--data', path.join(data, 'val'), '--out', out);
   assert.match(text.stdout, /top-1 \d+\.\d\d%\s+top-5 100\.00%/);
   assert.match(text.stdout, /tench \(n01440764\)\s+\d+\/4/);
+});
+
+test('eval of weights without a class list (as an official .pth): labels are the sorted class folders', () => {
+  // the run's weights without itpn's metadata, as a fine-tuned file from elsewhere comes
+  const bare = path.join(tmp, 'bare-classifier.safetensors');
+  writeSafetensors(bare, readSafetensors(path.join(ft, 'checkpoint', 'model.safetensors')).tensors);
+  const r = itpn('eval', '--checkpoint', bare, '--arch', 'itpn_tiny', '--data', path.join(data, 'val'), '--out', path.join(tmp, 'eval-bare'), '--batch', '6', '--json');
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stderr, /names no classes: label i is the i-th class folder of .* in sorted order/);
+  const m = JSON.parse(r.stdout);
+  const last = JSON.parse(fs.readFileSync(path.join(ft, 'eval.jsonl'), 'utf8').trim().split('\n').pop()!);
+  assert.equal(m.top1, last.val_top1, 'the same labels as the run that wrote the class list');
+  assert.deepEqual(m.per_class.map((p: { class: string; name: string }) => [p.class, p.name]).slice(0, 1), [['n01440764', 'tench']]);
+  const two = makeTinyData({ classes: 2, train: 1, val: 1 });
+  try {
+    const bad = itpn('eval', '--checkpoint', bare, '--arch', 'itpn_tiny', '--data', path.join(two, 'val'));
+    assert.equal(bad.status, 2, show(bad));
+    assert.match(bad.stderr, /the checkpoint's head has 3 classes and names none; .* has 2 class folders/);
+  } finally {
+    fs.rmSync(two, { recursive: true, force: true });
+  }
 });
 
 test('probe: random and pre-trained weights; features are computed once and read from the cache after', () => {
