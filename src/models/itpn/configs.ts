@@ -88,6 +88,11 @@ export function resolveConfig(base: ITPNConfig, overrides: Record<string, unknow
     }
   }
   if (cfg.img_size % cfg.patch_size !== 0) throw new Error(`img_size ${cfg.img_size} is not a multiple of patch_size ${cfg.patch_size}`);
+  const tokens = (cfg.img_size / cfg.patch_size) ** 2;
+  if (!(cfg.mask_ratio >= 0 && cfg.mask_ratio <= 1) || Math.floor(tokens * (1 - cfg.mask_ratio)) >= tokens) {
+    // the pixel loss is a mean over the masked patches: none masked would make it 0/0 at the first step
+    throw new Error(`mask_ratio ${cfg.mask_ratio} masks none of the ${tokens} patches of a ${cfg.img_size}px input (it must be in (0, 1])`);
+  }
   if (cfg.embed_dim % 4 !== 0 || cfg.embed_dim % cfg.num_heads !== 0) throw new Error(`embed_dim ${cfg.embed_dim} must divide by 4 and by num_heads ${cfg.num_heads}`);
   return cfg;
 }
