@@ -9,6 +9,7 @@ import { loadClassifier } from '../finetune/model';
 import { pct } from '../finetune/run';
 import { writeConfusionMatrix } from '../viz/confusion_matrix';
 import { createBackend } from './backend_choice';
+import { imageProgress } from './progress';
 import { writeStdout } from './finetune';
 
 export interface EvalCliOptions {
@@ -51,9 +52,11 @@ export async function evalCommand(o: EvalCliOptions): Promise<number> {
   const { samples } = listImageFolder(o.data, { classes: meta.classes, layout: 'classes' });
   const loader = new BatchLoader({ samples, batchSize: o.batch, imgSize: meta.config.img_size, train: false, workers: o.workers });
   let r;
+  const progress = imageProgress('evaluating', samples.length);
   try {
-    r = await evaluate(model, loader, backend, meta.classes.length);
+    r = await evaluate(model, loader, backend, meta.classes.length, (done) => progress.update(done));
   } finally {
+    progress.stop();
     await loader.close();
   }
   const out = o.out ?? path.join(runFolderOf(file), 'eval');

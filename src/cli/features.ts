@@ -6,8 +6,9 @@ import { tensor } from '../ops';
 import type { RawTensor } from '../io/raw_tensor';
 import { writeSafetensors } from '../io/safetensors';
 import { computeFeatures, loadFeatureModel } from '../finetune/features';
-import { chunks, concatFloat32, decodeImageFiles, stackImages } from '../finetune/images';
+import { chunks, concatFloat32, decodeImageFiles, stackImages, type DecodeFailure } from '../finetune/images';
 import { createBackend } from './backend_choice';
+import { imageProgress } from './progress';
 
 export interface FeaturesCliOptions {
   checkpoint: string;
@@ -24,26 +25,39 @@ export async function featuresCommand(paths: string[], o: FeaturesCliOptions): P
   const fm = loadFeatureModel(backend, o.checkpoint, { arch: o.arch, imgSize: o.imgSize, withPyramid: true });
   const S = fm.cfg.img_size;
   console.log(`features of ${fm.describe}`);
-  const { ok, failed } = await decodeImageFiles(paths, S);
+  // decoded a batch at a time, so the input images are never all in memory at once
+  const ok: string[] = [], failed: DecodeFailure[] = [];
+  const parts = new Map<string, { shape: number[]; rows: Float32Array[] }>();
+  const progress = imageProgress('features', paths.length);
+  try {
+    for (const group of chunks(paths, o.batch)) {
+      const decoded = await decodeImageFiles(group, S);
+      failed.push(...decoded.failed);
+      const images = decoded.ok;
+      if (images.length > 0) {
+        const outs = tidy(() => noGrad(() => {
+          const feats = computeFeatures(fm, tensor(backend, stackImages(images), [images.length, 3, S, S]));
+          return [...feats].map(([name, t]) => ({ name, shape: t.shape.slice(1), data: t.toFloat32Array() }));
+        }));
+        for (const { name, shape, data } of outs) {
+          if (!parts.has(name)) parts.set(name, { shape, rows: [] });
+          parts.get(name)!.rows.push(data);
+        }
+        ok.push(...images.map((im) => im.path));
+      }
+      progress.update(ok.length + failed.length);
+    }
+  } finally {
+    progress.stop();
+  }
   for (const f of failed) console.error(`itpn features: ${f.path}: ${f.error}`);
   if (ok.length === 0) {
     console.error(`none of the ${paths.length} images could be read; nothing written`);
     return 1;
   }
-  const parts = new Map<string, { shape: number[]; rows: Float32Array[] }>();
-  for (const group of chunks(ok, o.batch)) {
-    const outs = tidy(() => noGrad(() => {
-      const feats = computeFeatures(fm, tensor(backend, stackImages(group), [group.length, 3, S, S]));
-      return [...feats].map(([name, t]) => ({ name, shape: t.shape.slice(1), data: t.toFloat32Array() }));
-    }));
-    for (const { name, shape, data } of outs) {
-      if (!parts.has(name)) parts.set(name, { shape, rows: [] });
-      parts.get(name)!.rows.push(data);
-    }
-  }
   const tensors = new Map<string, RawTensor>();
   for (const [name, { shape, rows }] of parts) tensors.set(name, { dtype: 'F32', shape: [ok.length, ...shape], data: concatFloat32(rows) });
-  writeSafetensors(o.out, tensors, { paths: JSON.stringify(ok.map((im) => im.path)), checkpoint: o.checkpoint, img_size: String(S) });
+  writeSafetensors(o.out, tensors, { paths: JSON.stringify(ok), checkpoint: o.checkpoint, img_size: String(S) });
   console.log(`wrote ${o.out}: ${ok.length} images`);
   for (const [name, t] of tensors) console.log(`  ${name.padEnd(14)} [${t.shape.join(', ')}]`);
   if (failed.length) console.error(`${failed.length} of ${paths.length} images could not be read`);

@@ -3,9 +3,10 @@
 // the exit code is 1 if any failed.
 import { noGrad, tidy } from '../engine/scope';
 import { softmax, tensor, topk } from '../ops';
-import { chunks, decodeImageFiles, stackImages } from '../finetune/images';
+import { chunks, decodeImageFiles, stackImages, type DecodeFailure } from '../finetune/images';
 import { loadClassifier } from '../finetune/model';
 import { createBackend } from './backend_choice';
+import { imageProgress } from './progress';
 import { writeStdout } from './finetune';
 
 export interface PredictCliOptions {
@@ -27,17 +28,29 @@ export async function predictCommand(paths: string[], o: PredictCliOptions): Pro
   const backend = createBackend(o.backend, o.threads);
   const { model, meta } = loadClassifier(backend, o.checkpoint, { arch: o.arch });
   const S = meta.config.img_size, K = meta.classes.length, k = Math.min(o.topk, K);
-  const { ok, failed } = await decodeImageFiles(paths, S);
+  // decoded a batch at a time, so the input images are never all in memory at once
   const results = new Map<string, Prediction>();
-  for (const group of chunks(ok, o.batch)) {
-    const { values, indices } = tidy(() => noGrad(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k)));
-    group.forEach((im, i) => results.set(im.path, {
-      path: im.path,
-      top: Array.from({ length: k }, (_, j) => {
-        const c = indices[i * k + j];
-        return { index: c, class: meta.classes[c], name: meta.class_names[c], prob: values[i * k + j] };
-      }),
-    }));
+  const failed: DecodeFailure[] = [];
+  const progress = imageProgress('predicting', paths.length);
+  try {
+    for (const names of chunks(paths, o.batch)) {
+      const decoded = await decodeImageFiles(names, S);
+      failed.push(...decoded.failed);
+      const group = decoded.ok;
+      if (group.length > 0) {
+        const { values, indices } = tidy(() => noGrad(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k)));
+        group.forEach((im, i) => results.set(im.path, {
+          path: im.path,
+          top: Array.from({ length: k }, (_, j) => {
+            const c = indices[i * k + j];
+            return { index: c, class: meta.classes[c], name: meta.class_names[c], prob: values[i * k + j] };
+          }),
+        }));
+      }
+      progress.update(results.size + failed.length);
+    }
+  } finally {
+    progress.stop();
   }
   const errors = new Map(failed.map((f) => [f.path, f.error]));
   const out: string[] = [];

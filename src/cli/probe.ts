@@ -9,6 +9,7 @@ import { featureCacheKey, pooledFeatures, trainLinearProbe, weightsDigest, type 
 import { pct } from '../finetune/run';
 import { resolveWeightFile } from '../finetune/weights';
 import { createBackend } from './backend_choice';
+import { imageProgress } from './progress';
 
 export interface ProbeCliOptions {
   from?: string;
@@ -50,7 +51,9 @@ export async function probeCommand(o: ProbeCliOptions): Promise<number> {
   })}.safetensors`);
   const sets = [];
   for (const [name, dir, samples] of [['train', o.data, data.train], ['val', valDir, data.val]] as const) {
-    const set = await pooledFeatures(fm, samples, backend, cache(dir, samples), { batch: o.featureBatch, workers: o.workers });
+    const progress = imageProgress(`${name} features`, samples.length);
+    const set = await pooledFeatures(fm, samples, backend, cache(dir, samples), { batch: o.featureBatch, workers: o.workers, onProgress: (done) => progress.update(done) })
+      .finally(() => progress.stop());
     log(`  ${name}: ${set.count} images, features ${set.cached ? 'read from the cache' : 'computed and cached'} ${set.file}`);
     sets.push(set);
   }
