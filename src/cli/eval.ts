@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BatchLoader } from '../data/loader';
-import { displayClassNames, listImageFolder, readClassNames } from '../data/image_folder';
+import { listImageFolder } from '../data/image_folder';
+import { classesFromFolder } from '../finetune/data';
 import { evaluate } from '../finetune/evaluate';
 import { loadClassifier } from '../finetune/model';
 import { pct } from '../finetune/run';
@@ -28,19 +29,6 @@ export interface EvalCliOptions {
 export function runFolderOf(file: string): string {
   const dir = path.dirname(file);
   return ['best', 'checkpoint'].includes(path.basename(dir)) ? path.dirname(dir) : dir;
-}
-
-/**
- * Classes for a checkpoint without a class list: the data folder's class sub-folders, sorted, which is the label order
- * of torchvision's ImageFolder that the official fine-tuning used; names from a classes.tsv beside them when present.
- */
-function classesFromFolder(dir: string, headSize: number): { classes: string[]; class_names: string[] } {
-  const { classes } = listImageFolder(dir, { layout: 'classes' });
-  if (classes.length !== headSize) {
-    throw new Error(`the checkpoint's head has ${headSize} classes and names none; ${dir} has ${classes.length} class folders. ` +
-      `Give a folder with exactly ${headSize} class sub-folders, whose sorted names are the labels' order (as torchvision's ImageFolder)`);
-  }
-  return { classes, class_names: displayClassNames(classes, readClassNames(dir)) };
 }
 
 export async function evalCommand(o: EvalCliOptions): Promise<number> {

@@ -16,13 +16,15 @@ export interface FeaturesCliOptions {
   arch?: string;
   imgSize?: number;
   batch: number;
+  /** false: the pooled embedding only (--no-pyramid). */
+  pyramid: boolean;
   backend: string;
   threads?: number;
 }
 
 export async function featuresCommand(paths: string[], o: FeaturesCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
-  const fm = loadFeatureModel(backend, o.checkpoint, { arch: o.arch, imgSize: o.imgSize, withPyramid: true });
+  const fm = loadFeatureModel(backend, o.checkpoint, { arch: o.arch, imgSize: o.imgSize, withPyramid: o.pyramid });
   const S = fm.cfg.img_size;
   console.log(`features of ${fm.describe}`);
   // decoded a batch at a time, so the input images are never all in memory at once

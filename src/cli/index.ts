@@ -167,6 +167,7 @@ export function main(argv: string[]): void {
     .option('--topk <n>', 'classes per image', positiveInt, 5)
     .option('--batch <n>', 'images per forward pass', positiveInt, 16)
     .option('--arch <name>', 'architecture for a checkpoint without itpn metadata')
+    .option('--classes-from <dir>', 'for weights without a class list (official .pth): a folder whose sorted class sub-folders are the labels, names from its classes.tsv')
     .option('--json', 'one JSON object per image', false)
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', positiveInt)
@@ -192,6 +193,7 @@ export function main(argv: string[]): void {
     .option('--arch <name>', 'architecture (needed for files without a config, e.g. official .pth)')
     .option('--img-size <n>', 'input size (default: the checkpoint\'s)', positiveInt)
     .option('--batch <n>', 'images per forward pass', positiveInt, 16)
+    .option('--no-pyramid', 'only the pooled embedding (the pyramid maps are hundreds to thousands of times larger per image)')
     .option('--backend <name>', 'cpu or reference', 'cpu')
     .option('--threads <n>', 'compute threads', positiveInt)
     .action((images: string[], o) => run(() => featuresCommand(images, o)));

@@ -4,6 +4,7 @@
 import { noGrad, tidy } from '../engine/scope';
 import { softmax, tensor, topk } from '../ops';
 import { chunks, decodeImageFiles, stackImages, type DecodeFailure } from '../finetune/images';
+import { classesFromFolder } from '../finetune/data';
 import { loadClassifier } from '../finetune/model';
 import { createBackend } from './backend_choice';
 import { imageProgress } from './progress';
@@ -15,6 +16,8 @@ export interface PredictCliOptions {
   batch: number;
   json: boolean;
   arch?: string;
+  /** Class folders (sorted = label order) naming the classes of weights without a class list. */
+  classesFrom?: string;
   backend: string;
   threads?: number;
 }
@@ -26,7 +29,10 @@ export interface Prediction {
 
 export async function predictCommand(paths: string[], o: PredictCliOptions): Promise<number> {
   const backend = createBackend(o.backend, o.threads);
-  const { model, meta } = loadClassifier(backend, o.checkpoint, { arch: o.arch });
+  const loaded = loadClassifier(backend, o.checkpoint, { arch: o.arch });
+  const model = loaded.model;
+  // weights without a class list print class_0, class_1, … unless a folder of the training classes names them
+  const meta = !loaded.classesKnown && o.classesFrom ? { ...loaded.meta, ...classesFromFolder(o.classesFrom, loaded.meta.classes.length) } : loaded.meta;
   const S = meta.config.img_size, K = meta.classes.length, k = Math.min(o.topk, K);
   // decoded a batch at a time, so the input images are never all in memory at once
   const results = new Map<string, Prediction>();

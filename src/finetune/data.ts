@@ -1,5 +1,6 @@
 // The labelled train/val folders of fine-tuning and probing: one sub-folder per class, the same class folders in
-// both (an error before any work otherwise), display names from classes.tsv when there is one.
+// both (an error before any work otherwise), display names from classes.tsv when there is one; and the classes of
+// weights that carry no class list, read from such a folder.
 import { displayClassNames, listImageFolder, readClassNames, type ImageSample } from '../data/image_folder';
 
 export interface TrainValData {
@@ -21,4 +22,18 @@ export function listTrainVal(trainDir: string, valDir: string): TrainValData {
   }
   // equal sets of folder names sort the same, so the label ids agree
   return { train: train.samples, val: val.samples, classes: train.classes, classNames: displayClassNames(train.classes, readClassNames(trainDir)) };
+}
+
+/**
+ * Classes for weights without a class list (an official fine-tuned .pth): the class sub-folders of `dir`, sorted,
+ * which is the label order of torchvision's ImageFolder that the official fine-tuning used; names from a classes.tsv
+ * beside them when present. The folder count must equal the head's.
+ */
+export function classesFromFolder(dir: string, headSize: number): { classes: string[]; class_names: string[] } {
+  const { classes } = listImageFolder(dir, { layout: 'classes' });
+  if (classes.length !== headSize) {
+    throw new Error(`the checkpoint's head has ${headSize} classes and names none; ${dir} has ${classes.length} class folders. ` +
+      `Give a folder with exactly ${headSize} class sub-folders, whose sorted names are the labels' order (as torchvision's ImageFolder)`);
+  }
+  return { classes, class_names: displayClassNames(classes, readClassNames(dir)) };
 }

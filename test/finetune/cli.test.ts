@@ -145,6 +145,16 @@ test('features: pyramid maps at strides 4–64 and the embedding of a pre-traini
   model.dispose();
 });
 
+test('features --no-pyramid: the embedding of a pre-training checkpoint only, equal to the full run\'s', () => {
+  const full = path.join(tmp, 'feats-full.safetensors'), only = path.join(tmp, 'feats-emb.safetensors');
+  assert.equal(itpn('features', valImages[0], valImages[1], '--checkpoint', pre, '--out', full).status, 0);
+  const r = itpn('features', valImages[0], valImages[1], '--checkpoint', pre, '--out', only, '--no-pyramid');
+  assert.equal(r.status, 0, show(r));
+  const t = readSafetensors(only).tensors;
+  assert.deepEqual([...t.keys()], ['embedding']);
+  assert.deepEqual(t.get('embedding')!.data, readSafetensors(full).tensors.get('embedding')!.data);
+});
+
 test('features of a fine-tuned classifier: the embedding only', () => {
   const out = path.join(tmp, 'emb.safetensors');
   const r = itpn('features', ...valImages, '--checkpoint', ft, '--out', out);
@@ -171,7 +181,7 @@ test('eval: top-1/top-5/per-class equal the run\'s last evaluation; confusion ma
   assert.match(text.stdout, /tench \(n01440764\)\s+\d+\/4/);
 });
 
-test('eval of weights without a class list (as an official .pth): labels are the sorted class folders', () => {
+test('eval and predict of weights without a class list (as an official .pth): labels are the sorted class folders', () => {
   // the run's weights without itpn's metadata, as a fine-tuned file from elsewhere comes
   const bare = path.join(tmp, 'bare-classifier.safetensors');
   writeSafetensors(bare, readSafetensors(path.join(ft, 'checkpoint', 'model.safetensors')).tensors);
@@ -182,6 +192,13 @@ test('eval of weights without a class list (as an official .pth): labels are the
   const last = JSON.parse(fs.readFileSync(path.join(ft, 'eval.jsonl'), 'utf8').trim().split('\n').pop()!);
   assert.equal(m.top1, last.val_top1, 'the same labels as the run that wrote the class list');
   assert.deepEqual(m.per_class.map((p: { class: string; name: string }) => [p.class, p.name]).slice(0, 1), [['n01440764', 'tench']]);
+  // predict names the classes of such weights from the same folders when asked (class_0, … otherwise)
+  const named = itpn('predict', valImages[0], '--checkpoint', bare, '--arch', 'itpn_tiny', '--classes-from', path.join(data, 'train'), '--json');
+  assert.equal(named.status, 0, show(named));
+  const viaMeta = itpn('predict', valImages[0], '--checkpoint', ft, '--json');
+  assert.deepEqual(JSON.parse(named.stdout).top, JSON.parse(viaMeta.stdout).top, 'the same names and probabilities as with the class list');
+  const unnamed = itpn('predict', valImages[0], '--checkpoint', bare, '--arch', 'itpn_tiny', '--json');
+  assert.match(JSON.parse(unnamed.stdout).top[0].name, /^class_\d$/);
   const two = makeTinyData({ classes: 2, train: 1, val: 1 });
   try {
     const bad = itpn('eval', '--checkpoint', bare, '--arch', 'itpn_tiny', '--data', path.join(two, 'val'));
