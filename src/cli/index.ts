@@ -85,6 +85,7 @@ export function main(argv: string[]): void {
     .option('--betas <b1,b2>', 'AdamW betas (default 0.9,0.95 pixel; 0.9,0.98 clip)')
     .option('--clip-grad <x>', 'clip the global gradient norm (default: off for pixel, 3.0 for clip)', nonNegativeNumber)
     .option('--drop-path <x>', 'stochastic depth rate (default 0 pixel, 0.1 clip)', fraction)
+    .option('--color-jitter <x>', 'brightness, contrast and saturation jitter before the crop (default 0.4 clip, as the official; 0 pixel)', nonNegativeNumber)
     .option('--mask-ratio <x>', 'pixel: fraction of tokens removed', fraction, 0.75)
     .option('--mask-patches <n>', 'clip: patches masked per image (default round(75/196 × tokens))', positiveInt)
     .option('--min-mask-patches <n>', 'clip: smallest masking block (default max(1, round(16/196 × tokens)))', positiveInt)

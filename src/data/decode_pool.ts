@@ -26,7 +26,9 @@ export interface DecodeJob {
   scale: [number, number];
   ratio: [number, number];
   cropPct: number;
-  /** Training only: flip, RandAugment and RandomErasing replayed from the uniforms after the crop's. */
+  /** Training only: ColorJitter strength applied to the whole image before the crop (0 or absent: none). */
+  colorJitter?: number;
+  /** Training only: flip, RandAugment and RandomErasing replayed from the uniforms after the crop's (and jitter's). */
   augment?: AugmentConfig;
 }
 

@@ -7,6 +7,8 @@ import type { DecodedPixels, DecodeJob, DecodeRequest, DecodeResponse } from './
 import { ReplayRng } from './rng';
 import { TRAIN_UNIFORMS_PER_SAMPLE, normalizeToChw, planEvalTransform, planTrainTransform } from './transforms';
 import { augmentAndNormalize } from './augment';
+import { COLOR_JITTER_UNIFORMS, colorJitter } from './augment/color_jitter';
+import { toRgb } from './augment/image_ops';
 
 /** The file's pixels as 8-bit sRGB without alpha: the input of every crop and resize below. */
 export async function decodePixels(file: string): Promise<DecodedPixels> {
@@ -30,7 +32,14 @@ export async function decodeImageAndPixels(job: DecodeJob): Promise<{ data: Floa
   } else {
     plan = planEvalTransform(src.width, src.height, job.imgSize, job.cropPct);
   }
-  let pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels as 1 | 2 | 3 | 4 } });
+  // ColorJitter comes first in the official CLIP transform, on the whole image (contrast blends with its mean grey)
+  let source: DecodedPixels = src;
+  const jitter = job.train && job.colorJitter ? job.colorJitter : 0;
+  if (jitter > 0) {
+    const jittered = colorJitter(toRgb(src.data, src.width, src.height, src.channels), jitter, new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE)));
+    source = { data: jittered.data === src.data ? Uint8Array.from(src.data) : jittered.data, width: src.width, height: src.height, channels: 3 };
+  }
+  let pipeline = sharp(source.data, { raw: { width: source.width, height: source.height, channels: source.channels as 1 | 2 | 3 | 4 } });
   if (plan.cropBefore) pipeline = pipeline.extract(plan.cropBefore); // extract before resize = crop of the source
   // a plain bicubic resize (fastShrinkOnLoad only applies to files; kept off explicitly)
   pipeline = pipeline.resize(plan.resizeWidth, plan.resizeHeight, { kernel: 'cubic', fit: 'fill', fastShrinkOnLoad: false });
@@ -41,7 +50,7 @@ export async function decodeImageAndPixels(job: DecodeJob): Promise<{ data: Floa
   }
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (job.augment) {
-    const rng = new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE));
+    const rng = new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE + (jitter > 0 ? COLOR_JITTER_UNIFORMS : 0)));
     return { data: augmentAndNormalize(pixels, info.width, info.height, info.channels, plan.flip, job.augment, rng), pixels: src };
   }
   // the flip is done while normalising: exact, and independent of sharp's operation order

@@ -5,6 +5,7 @@ import type { ImageSample } from './image_folder';
 import { Mulberry32, UniformRng, mixSeed, shuffleInPlace } from './rng';
 import { DEFAULT_CROP_PCT, TRAIN_UNIFORMS_PER_SAMPLE } from './transforms';
 import { augmentUniforms, type AugmentConfig } from './augment';
+import { COLOR_JITTER_UNIFORMS } from './augment/color_jitter';
 
 export interface BatchLoaderOptions {
   samples: ImageSample[];
@@ -26,6 +27,8 @@ export interface BatchLoaderOptions {
   ratio?: [number, number];
   /** Eval centre-crop fraction: resize the shorter side to imgSize / cropPct. Default 0.875. */
   cropPct?: number;
+  /** Training only: ColorJitter(v, v, v) on the whole image before the crop (the CLIP pre-training transform). */
+  colorJitter?: number;
   /** Training only: RandAugment and RandomErasing after the crop and flip (fine-tuning). Default: none. */
   augment?: AugmentConfig;
   /** Where the one-line warning about an unreadable image goes. Default: stderr. */
@@ -69,6 +72,7 @@ export class BatchLoader {
   private readonly ratio: [number, number];
   private readonly cropPct: number;
   private readonly augment: AugmentConfig | undefined;
+  private readonly colorJitter: number;
   private readonly warn: (message: string) => void;
   private readonly pool: DecodePool;
   private readonly pixelCache = new Map<string, DecodedPixels>();
@@ -92,6 +96,8 @@ export class BatchLoader {
     this.ratio = opts.ratio ?? [3 / 4, 4 / 3];
     this.cropPct = opts.cropPct ?? DEFAULT_CROP_PCT;
     this.augment = opts.train ? opts.augment : undefined;
+    this.colorJitter = opts.train ? opts.colorJitter ?? 0 : 0;
+    if (!(this.colorJitter >= 0)) throw new Error(`BatchLoader: colorJitter must be >= 0, got ${opts.colorJitter}`);
     this.warn = opts.warn ?? ((message) => process.stderr.write(message + '\n'));
     const mib = opts.decodeCacheMiB ?? 0;
     if (!(mib >= 0)) throw new Error(`BatchLoader: decodeCacheMiB must be >= 0, got ${mib}`);
@@ -126,7 +132,8 @@ export class BatchLoader {
     const augmentRng = new Mulberry32(mixSeed(this.seed, epochIndex, AUGMENT_STREAM));
     const window = this.prefetch * this.batchSize;
     const results = new Map<number, Promise<DecodeResult>>();
-    const uniformsPerSample = TRAIN_UNIFORMS_PER_SAMPLE + (this.augment ? augmentUniforms(this.augment) : 0);
+    const uniformsPerSample = TRAIN_UNIFORMS_PER_SAMPLE + (this.colorJitter > 0 ? COLOR_JITTER_UNIFORMS : 0) +
+      (this.augment ? augmentUniforms(this.augment) : 0);
     let issued = 0;
     const issueUpTo = (limit: number): void => {
       for (; issued < Math.min(limit, order.length); issued++) {
@@ -147,6 +154,7 @@ export class BatchLoader {
             scale: this.scale,
             ratio: this.ratio,
             cropPct: this.cropPct,
+            ...(this.colorJitter > 0 ? { colorJitter: this.colorJitter } : {}),
             augment: this.augment,
           });
           result.catch(() => undefined); // consumed below; this only stops an early exit leaving it unhandled

@@ -86,6 +86,8 @@ export interface PretrainOptions {
   betas?: [number, number];
   /** Stochastic depth; default 0 pixel, 0.1 clip. */
   dropPath?: number;
+  /** ColorJitter(v, v, v) on each image before the crop; default 0.4 clip (the official transform), 0 pixel. */
+  colorJitter?: number;
   /** clip: patches masked per image (default round(75/196·N)) and the smallest block (default max(1, round(16/196·N))). */
   maskPatches?: number;
   minMaskPatches?: number;
@@ -159,9 +161,12 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   const effBatch = opts.batch * opts.accumIter;
   const baseLr = opts.lr ?? (opts.blr * effBatch) / 256;
   const schedule: CosineSchedule = { baseLr, minLr: opts.minLr, warmupSteps, totalSteps: opts.steps };
+  // the official CLIP transform jitters colour before the shared crop, so student and teacher see the same jittered view
+  const colorJitter = opts.colorJitter ?? (isClip ? 0.4 : 0);
   const cache = opts.teacherCache && teacher ? new TeacherCache(opts.teacherCache.dir, {
     teacher: path.resolve(opts.teacher!.path), size: fs.statSync(opts.teacher!.path).size, mtime: fs.statSync(opts.teacher!.path).mtimeMs,
     input: opts.teacher!.input, taps, data: path.resolve(opts.data), variant, seed: opts.seed, imgSize: opts.imgSize, batch: opts.batch,
+    ...(colorJitter > 0 ? { colorJitter } : {}),
   }) : null;
   const dataEpoch = (e: number) => (cache && opts.teacherCache!.epochs ? e % opts.teacherCache!.epochs : e);
 
@@ -180,7 +185,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
     writeRunConfig(opts.out, { arch: opts.arch, task: variant, config: cfg, mfm }, opts);
   }
   log(`pre-training ${opts.arch} (${(model.parameterCount() / 1e6).toFixed(2)} M params) on ${samples.length} images from ${opts.data}`);
-  log(`  ${variant}${mfm ? ' + MFM' : ''}, ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)}${opts.lr === undefined ? ` (blr ${opts.blr} × ${effBatch}/256)` : ''}, warmup ${warmupSteps}, ${opts.steps} steps, betas (${beta1}, ${beta2}), clip grad ${clipGrad ?? 'off'}, drop path ${cfg.drop_path_rate}, backend ${backend.name}`);
+  log(`  ${variant}${mfm ? ' + MFM' : ''}, ${opts.imgSize}px, batch ${opts.batch} × accum ${opts.accumIter} = ${effBatch}, lr ${baseLr.toExponential(3)}${opts.lr === undefined ? ` (blr ${opts.blr} × ${effBatch}/256)` : ''}, warmup ${warmupSteps}, ${opts.steps} steps, betas (${beta1}, ${beta2}), clip grad ${clipGrad ?? 'off'}, drop path ${cfg.drop_path_rate}${colorJitter > 0 ? `, colour jitter ${colorJitter}` : ''}, backend ${backend.name}`);
   if (teacher) log(`  teacher: ${teacher.description}`);
   if (isClip) log(`  block masking: ${maskOpts.numMasking} of ${grid * grid} patches, blocks of ≥ ${maskOpts.minPatches}`);
   if (mfm) log(`  MFM: ${mfm.loss}, weights ${mfm.weights.join(',')}, targets ${opts.mfm!.layers.map((k) => (k === null ? 'final' : `block ${k}`)).join(',')}${isClip ? '' : ' (heads on the decoder output, depth-to-space)'}`);
@@ -188,7 +193,7 @@ export async function pretrain(backend: Backend, opts: PretrainOptions, log: (s:
   // one crop for student and teacher; CLIP pre-training crops with scale 0.08–1 (its min_crop_scale argument is unused, spec §5)
   const scale: [number, number] = isClip ? [0.08, 1] : [0.2, 1];
   const loader = new BatchLoader({ samples, batchSize: opts.batch, imgSize: opts.imgSize, train: true, seed: opts.seed, workers: opts.workers, scale,
-    decodeCacheMiB: opts.decodeCache ?? DEFAULT_DECODE_CACHE_MIB });
+    colorJitter, decodeCacheMiB: opts.decodeCache ?? DEFAULT_DECODE_CACHE_MIB });
   const N = (opts.imgSize / 16) ** 2;
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} lr {lr} {ips} img/s ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)

@@ -1,6 +1,6 @@
 // The fine-tuning augmentations: PIL's point ops and enhancers on hand-computed cases, the affine sampler on exact
 // pixel shifts and quarter turns, RandAugment's config parsing and replay, RandomErasing's box and noise, and the
-// loader option that runs them in the decode workers.
+// loader option that runs them in the decode workers; and ColorJitter, the CLIP pre-training transform.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -9,6 +9,9 @@ import type { RgbImage } from '../../src/data/augment/image_ops';
 import { FILL, parseRandAugment, randAugment, randAugmentUniforms } from '../../src/data/augment/rand_augment';
 import { RANDOM_ERASING_UNIFORMS, randomErasing } from '../../src/data/augment/random_erasing';
 import { augmentUniforms } from '../../src/data/augment';
+import { COLOR_JITTER_UNIFORMS, colorJitter } from '../../src/data/augment/color_jitter';
+import { decodeImage, decodePixels } from '../../src/data/decode_worker';
+import { TRAIN_UNIFORMS_PER_SAMPLE } from '../../src/data/transforms';
 import { listImageFolder } from '../../src/data/image_folder';
 import { BatchLoader, type BatchLoaderOptions } from '../../src/data/loader';
 import { Mulberry32, ReplayRng } from '../../src/data/rng';
@@ -175,5 +178,52 @@ describe('BatchLoader with the augment option', () => {
     assert.notDeepEqual(a, plain);
     const evalA = await firstBatch({ train: false, augment }), evalB = await firstBatch({ train: false });
     assert.deepEqual(evalA, evalB);
+  });
+});
+
+describe('ColorJitter (the CLIP pre-training transform)', () => {
+  test('factors from U[1 − v, 1 + v] applied in a replayed random order through the PIL enhancers', () => {
+    // order draws 0.9 then 0.1: Fisher–Yates over [b, c, s] swaps 2↔2 (floor(0.9·3) = 2), then 1↔0 → [c, b, s]
+    const u = [0.9, 0.1, 0.25, 0.5, 1 - 1e-12];
+    const got = colorJitter(ramp, 0.4, new ReplayRng(Float64Array.from(u)));
+    const lo = 1 - 0.4, hi = 1 + 0.4, f = (x: number) => lo + x * (hi - lo); // torch uniform_(lo, hi)
+    const fb = f(0.25), fc = f(0.5), fs = f(1 - 1e-12);
+    const want = ops.color(ops.brightness(ops.contrast(ramp, fc), fb), fs);
+    assert.deepEqual(got.data, want.data);
+    assert.notDeepEqual(got.data, ops.contrast(ops.brightness(ops.color(ramp, fs), fb), fc).data, 'the order matters');
+    assert.deepEqual(colorJitter(ramp, 0, new ReplayRng(Float64Array.from(u))).data, ramp.data, 'strength 0: factors 1, unchanged');
+    assert.equal(COLOR_JITTER_UNIFORMS, u.length);
+  });
+
+  test('the worker jitters the whole image before the crop, from the uniforms after the crop\'s', async () => {
+    const file = path.join(repoRoot, 'data', 'imagenette-mini', 'val', 'n01440764', 'ILSVRC2012_val_00009111.jpg');
+    const uniforms = Float64Array.from({ length: TRAIN_UNIFORMS_PER_SAMPLE + COLOR_JITTER_UNIFORMS }, (_, i) => (i * 0.37) % 1);
+    const job = { path: file, imgSize: 32, train: true, scale: [0.08, 1] as [number, number], ratio: [3 / 4, 4 / 3] as [number, number], cropPct: 0.875 };
+    const jittered = await decodeImage({ ...job, uniforms, colorJitter: 0.4 });
+    // the same by hand: jitter the decoded pixels, then the plain training decode of those pixels with the crop's uniforms
+    const src = await decodePixels(file);
+    const whole = colorJitter(ops.toRgb(src.data, src.width, src.height, src.channels), 0.4, new ReplayRng(uniforms.subarray(TRAIN_UNIFORMS_PER_SAMPLE)));
+    const byHand = await decodeImage({ ...job, uniforms: uniforms.slice(0, TRAIN_UNIFORMS_PER_SAMPLE), pixels: { data: whole.data, width: src.width, height: src.height, channels: 3 } });
+    assert.deepEqual(jittered, byHand);
+    assert.notDeepEqual(jittered, await decodeImage({ ...job, uniforms }), 'jitter changes the image');
+  });
+
+  test('the loader option: deterministic for a seed, not applied to eval loaders', async () => {
+    const { samples } = listImageFolder(path.join(repoRoot, 'data', 'imagenette-mini', 'val'));
+    const some = samples.filter((_, i) => i % 30 === 0).slice(0, 4);
+    const batch = async (o: Partial<BatchLoaderOptions>) => {
+      const loader = new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, seed: 5, workers: 2, ...o });
+      try {
+        for await (const b of loader.epoch(0)) return b.images;
+        throw new Error('no batch');
+      } finally {
+        await loader.close();
+      }
+    };
+    const a = await batch({ colorJitter: 0.4 }), b = await batch({ colorJitter: 0.4, workers: 1 });
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a, await batch({}));
+    assert.deepEqual(await batch({ train: false, colorJitter: 0.4 }), await batch({ train: false }));
+    assert.throws(() => new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, colorJitter: -1 }), /colorJitter must be >= 0/);
   });
 });
