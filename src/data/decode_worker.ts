@@ -37,7 +37,7 @@ export async function decodeImageAndPixels(job: DecodeJob): Promise<{ data: Floa
   const jitter = job.train && job.colorJitter ? job.colorJitter : 0;
   if (jitter > 0) {
     const jittered = colorJitter(toRgb(src.data, src.width, src.height, src.channels), jitter, new ReplayRng(job.uniforms!.subarray(TRAIN_UNIFORMS_PER_SAMPLE)));
-    source = { data: jittered.data === src.data ? Uint8Array.from(src.data) : jittered.data, width: src.width, height: src.height, channels: 3 };
+    source = { data: jittered.data, width: src.width, height: src.height, channels: 3 }; // new bytes: the cached pixels stay as decoded
   }
   let pipeline = sharp(source.data, { raw: { width: source.width, height: source.height, channels: source.channels as 1 | 2 | 3 | 4 } });
   if (plan.cropBefore) pipeline = pipeline.extract(plan.cropBefore); // extract before resize = crop of the source
