@@ -11,6 +11,7 @@
 #include <iterator>
 
 #include "attention_block.h"
+#include "avx512_mask.h"
 #include "simd.h"   // softmaxRowFinite
 #include "vmath.h"  // fexp's constants (included before the AVX-512 target, like every other user of the header)
 
@@ -64,11 +65,6 @@ struct AddOp {
 };
 inline float hmax16(__m512 v) { return reduce16<MaxOp>(v); }
 inline float hsum16(__m512 v) { return reduce16<AddOp>(v); }
-
-/** Lanes [j, j + 16) of a row of n floats: all ones but past the end. */
-inline __mmask16 tailMask(int64_t j, int64_t n) {
-  return n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
-}
 
 /**
  * p = softmax(scale·s + b) for one row of n logits s (b optional). Rows whose maximum is not finite (fully masked,

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <iterator>
 
+#include "avx512_mask.h"
 #include "simd.h"
 #include "vmath.h"  // kErfcxAll, kExpTaylor and the ln 2 split (included before the AVX-512 target)
 
@@ -60,11 +61,6 @@ constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 /** gelu'(x) = Φ(x) + x·φ(x), rounded as fgeluGrad: (x·e)·(1/√(2π)) + Φ in one fma. */
 inline __m512 gradOf(__m512 x, const HalfErfc& he, __m512 cdf) {
   return _mm512_fmadd_ps(_mm512_mul_ps(x, he.e), _mm512_set1_ps(kInvSqrt2Pi), cdf);
-}
-
-inline __mmask16 tailMask(int64_t i, int64_t n) {
-  const int64_t left = n - i;
-  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
 }  // namespace
