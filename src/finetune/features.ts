@@ -10,10 +10,9 @@ import { ITPNBackbone } from '../models/itpn/backbone';
 import type { ITPNConfig } from '../models/itpn/configs';
 import { ITPNDenseBackbone } from '../models/itpn/dense';
 import { taskConfig } from '../models/itpn/factory';
-import { configOverridesFromState } from '../models/itpn/state_config';
 import { loadPretrainState } from './checkpoint_filter';
 import { loadClassifier } from './model';
-import { isClassifierState, readWeightFile } from './weights';
+import { isClassifierState, pretrainConfigOf, readWeightFile } from './weights';
 
 export const PYRAMID_STRIDES = [4, 8, 16, 32, 64];
 
@@ -42,12 +41,7 @@ export function loadFeatureModel(backend: Backend, checkpoint: string, o: Featur
     const { model, meta } = loadClassifier(backend, checkpoint, { arch: o.arch });
     return { model, cfg: meta.config, pyramid: false, describe: `${meta.arch} classifier ${w.file} (no pyramid: embedding only)` };
   }
-  const arch = o.arch ?? w.pretrainConfig?.arch;
-  if (!arch) throw new Error(`${w.file} has no config.json beside it; give --arch`);
-  if (o.arch && w.pretrainConfig && o.arch !== w.pretrainConfig.arch) {
-    throw new Error(`${w.file} was pre-trained as ${w.pretrainConfig.arch}, not ${o.arch}`);
-  }
-  const base = w.pretrainConfig?.config ?? taskConfig(arch, 'pixel', configOverridesFromState(w.tensors));
+  const { arch, config: base } = pretrainConfigOf(w, o.arch);
   const cfg: ITPNConfig = { ...base, img_size: o.imgSize ?? base.img_size, drop_path_rate: 0 };
   const hasPyramid = w.tensors.has('fpn_modules.0.mlp.fc1.weight');
   const pyramid = o.withPyramid && hasPyramid;

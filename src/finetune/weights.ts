@@ -8,6 +8,8 @@ import { readPthStateDict } from '../io/pth';
 import type { RawTensor } from '../io/raw_tensor';
 import { readSafetensors } from '../io/safetensors';
 import type { ITPNConfig } from '../models/itpn/configs';
+import { taskConfig } from '../models/itpn/factory';
+import { configOverridesFromState } from '../models/itpn/state_config';
 
 /** What a fine-tuning checkpoint records about its model and labels. */
 export interface ClassifierMeta {
@@ -68,4 +70,15 @@ function findPretrainConfig(dir: string): WeightFile['pretrainConfig'] {
 /** True when the tensors hold a classification head (a fine-tuned model), not a pre-training state. */
 export function isClassifierState(sd: Map<string, RawTensor>): boolean {
   return sd.has('head.weight');
+}
+
+/**
+ * The architecture and pre-training config of a pre-training weight file: from the run's config.json, or (official
+ * .pth, bare files) `arch` with the settings the weights imply. `arch`, when given, must match the run's.
+ */
+export function pretrainConfigOf(w: WeightFile, arch?: string): { arch: string; config: ITPNConfig } {
+  const name = arch ?? w.pretrainConfig?.arch;
+  if (!name) throw new Error(`${w.file} has no config.json beside it; give --arch`);
+  if (arch && w.pretrainConfig && arch !== w.pretrainConfig.arch) throw new Error(`${w.file} was pre-trained as ${w.pretrainConfig.arch}, not ${arch}`);
+  return { arch: name, config: w.pretrainConfig?.config ?? taskConfig(name, 'pixel', configOverridesFromState(w.tensors)) };
 }

@@ -4,11 +4,9 @@
 import type { Backend } from '../engine/backend';
 import { Rng } from '../engine/random';
 import type { ITPNConfig } from '../models/itpn/configs';
-import { taskConfig } from '../models/itpn/factory';
 import { ITPNMaskedAutoencoder } from '../models/itpn/pixel_mim';
-import { configOverridesFromState } from '../models/itpn/state_config';
 import { loadStateDict } from '../models/load_state_dict';
-import { isClassifierState, readWeightFile } from '../finetune/weights';
+import { isClassifierState, pretrainConfigOf, readWeightFile } from '../finetune/weights';
 
 export interface PixelModel {
   model: ITPNMaskedAutoencoder;
@@ -32,10 +30,7 @@ export function loadPixelModel(backend: Backend, checkpoint: string, o: PixelMod
       '(itpn pretrain --variant pixel, the official iTPN pixel weights) reconstruct images');
   }
   if (w.pretrainConfig && w.pretrainConfig.task !== 'pixel') throw new Error(`${w.file} comes from a ${w.pretrainConfig.task} pre-training run, not a pixel one`);
-  const arch = o.arch ?? w.pretrainConfig?.arch;
-  if (!arch) throw new Error(`${w.file} has no config.json beside it; give --arch`);
-  if (o.arch && w.pretrainConfig && o.arch !== w.pretrainConfig.arch) throw new Error(`${w.file} was pre-trained as ${w.pretrainConfig.arch}, not ${o.arch}`);
-  const base = w.pretrainConfig?.config ?? taskConfig(arch, 'pixel', configOverridesFromState(w.tensors));
+  const { arch, config: base } = pretrainConfigOf(w, o.arch);
   const cfg: ITPNConfig = { ...base, mask_ratio: o.maskRatio ?? base.mask_ratio, drop_path_rate: 0 };
   const model = new ITPNMaskedAutoencoder({ backend, rng: new Rng(0), shapeOnly: true }, cfg);
   const state = new Map([...w.tensors].filter(([k]) => !k.startsWith('mfm_heads.')));
