@@ -6,7 +6,7 @@ import { tensor } from '../ops';
 import type { RawTensor } from '../io/raw_tensor';
 import { writeSafetensors } from '../io/safetensors';
 import { computeFeatures, loadFeatureModel } from '../finetune/features';
-import { chunks, concatFloat32, decodeImageFiles, stackImages, type DecodeFailure } from '../finetune/images';
+import { concatFloat32, forEachDecodedBatch, stackImages } from '../finetune/images';
 import { createBackend } from './backend_choice';
 import { imageProgress } from './progress';
 
@@ -27,31 +27,20 @@ export async function featuresCommand(paths: string[], o: FeaturesCliOptions): P
   const fm = loadFeatureModel(backend, o.checkpoint, { arch: o.arch, imgSize: o.imgSize, withPyramid: o.pyramid });
   const S = fm.cfg.img_size;
   console.log(`features of ${fm.describe}`);
-  // decoded a batch at a time, so the input images are never all in memory at once
-  const ok: string[] = [], failed: DecodeFailure[] = [];
+  const ok: string[] = [];
   const parts = new Map<string, { shape: number[]; rows: Float32Array[] }>();
   const progress = imageProgress('features', paths.length);
-  try {
-    for (const group of chunks(paths, o.batch)) {
-      const decoded = await decodeImageFiles(group, S);
-      failed.push(...decoded.failed);
-      const images = decoded.ok;
-      if (images.length > 0) {
-        const outs = tidy(() => noGrad(() => {
-          const feats = computeFeatures(fm, tensor(backend, stackImages(images), [images.length, 3, S, S]));
-          return [...feats].map(([name, t]) => ({ name, shape: t.shape.slice(1), data: t.toFloat32Array() }));
-        }));
-        for (const { name, shape, data } of outs) {
-          if (!parts.has(name)) parts.set(name, { shape, rows: [] });
-          parts.get(name)!.rows.push(data);
-        }
-        ok.push(...images.map((im) => im.path));
-      }
-      progress.update(ok.length + failed.length);
+  const failed = await forEachDecodedBatch(paths, S, o.batch, (images) => {
+    const outs = tidy(() => noGrad(() => {
+      const feats = computeFeatures(fm, tensor(backend, stackImages(images), [images.length, 3, S, S]));
+      return [...feats].map(([name, t]) => ({ name, shape: t.shape.slice(1), data: t.toFloat32Array() }));
+    }));
+    for (const { name, shape, data } of outs) {
+      if (!parts.has(name)) parts.set(name, { shape, rows: [] });
+      parts.get(name)!.rows.push(data);
     }
-  } finally {
-    progress.stop();
-  }
+    ok.push(...images.map((im) => im.path));
+  }, progress.update).finally(() => progress.stop());
   for (const f of failed) console.error(`itpn features: ${f.path}: ${f.error}`);
   if (ok.length === 0) {
     console.error(`none of the ${paths.length} images could be read; nothing written`);

@@ -3,7 +3,7 @@
 // the exit code is 1 if any failed.
 import { noGrad, tidy } from '../engine/scope';
 import { softmax, tensor, topk } from '../ops';
-import { chunks, decodeImageFiles, stackImages, type DecodeFailure } from '../finetune/images';
+import { forEachDecodedBatch, stackImages } from '../finetune/images';
 import { classesFromFolder } from '../finetune/data';
 import { loadClassifier } from '../finetune/model';
 import { createBackend } from './backend_choice';
@@ -34,30 +34,18 @@ export async function predictCommand(paths: string[], o: PredictCliOptions): Pro
   // weights without a class list print class_0, class_1, … unless a folder of the training classes names them
   const meta = !loaded.classesKnown && o.classesFrom ? { ...loaded.meta, ...classesFromFolder(o.classesFrom, loaded.meta.classes.length) } : loaded.meta;
   const S = meta.config.img_size, K = meta.classes.length, k = Math.min(o.topk, K);
-  // decoded a batch at a time, so the input images are never all in memory at once
   const results = new Map<string, Prediction>();
-  const failed: DecodeFailure[] = [];
   const progress = imageProgress('predicting', paths.length);
-  try {
-    for (const names of chunks(paths, o.batch)) {
-      const decoded = await decodeImageFiles(names, S);
-      failed.push(...decoded.failed);
-      const group = decoded.ok;
-      if (group.length > 0) {
-        const { values, indices } = tidy(() => noGrad(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k)));
-        group.forEach((im, i) => results.set(im.path, {
-          path: im.path,
-          top: Array.from({ length: k }, (_, j) => {
-            const c = indices[i * k + j];
-            return { index: c, class: meta.classes[c], name: meta.class_names[c], prob: values[i * k + j] };
-          }),
-        }));
-      }
-      progress.update(results.size + failed.length);
-    }
-  } finally {
-    progress.stop();
-  }
+  const failed = await forEachDecodedBatch(paths, S, o.batch, (group) => {
+    const { values, indices } = tidy(() => noGrad(() => topk(softmax(model.forward(tensor(backend, stackImages(group), [group.length, 3, S, S]))), k)));
+    group.forEach((im, i) => results.set(im.path, {
+      path: im.path,
+      top: Array.from({ length: k }, (_, j) => {
+        const c = indices[i * k + j];
+        return { index: c, class: meta.classes[c], name: meta.class_names[c], prob: values[i * k + j] };
+      }),
+    }));
+  }, progress.update).finally(() => progress.stop());
   const errors = new Map(failed.map((f) => [f.path, f.error]));
   const out: string[] = [];
   for (const p of paths) {

@@ -35,6 +35,25 @@ export async function decodeImageFiles(paths: string[], imgSize: number, cropPct
   return { ok, failed };
 }
 
+/**
+ * Decodes `paths` one batch of `batchSize` files at a time (so the images are never all in memory at once) and calls
+ * `each` with the readable images of every batch; `onProgress` gets the number of files handled so far. Returns the
+ * files that could not be read.
+ */
+export async function forEachDecodedBatch(paths: string[], imgSize: number, batchSize: number, each: (images: DecodedImage[]) => void,
+  onProgress?: (done: number) => void): Promise<DecodeFailure[]> {
+  const failed: DecodeFailure[] = [];
+  let done = 0;
+  for (const group of chunks(paths, batchSize)) {
+    const decoded = await decodeImageFiles(group, imgSize);
+    failed.push(...decoded.failed);
+    if (decoded.ok.length > 0) each(decoded.ok);
+    done += group.length;
+    onProgress?.(done);
+  }
+  return failed;
+}
+
 /** Consecutive slices of at most `size` items. */
 export function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
