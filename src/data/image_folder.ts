@@ -65,6 +65,17 @@ function listImagesRecursive(dir: string, extensions: Set<string>, out: string[]
   return out;
 }
 
+function checkFolder(root: string): void {
+  if (!fs.existsSync(root)) throw new Error(`image folder not found: ${root}`);
+  if (!isDirectory(root)) throw new Error(`image folder path is not a directory: ${root}`);
+}
+
+/** The class sub-folders of `root` in label order (as listImageFolder's classes), without listing their images. */
+export function listClassFolders(root: string): string[] {
+  checkFolder(root);
+  return readFolder(root, new Set()).dirs;
+}
+
 /**
  * Lists images under `root`: either one sub-folder per class (sorted names give label ids)
  * or a flat folder (every image label 0, classes ['']). Recursive inside each class.
@@ -72,9 +83,7 @@ function listImagesRecursive(dir: string, extensions: Set<string>, out: string[]
  */
 export function listImageFolder(root: string, opts: ListImageFolderOptions = {}): ImageFolderListing {
   const extensions = new Set((opts.extensions ?? DEFAULT_IMAGE_EXTENSIONS).map((e) => e.replace(/^\./, '').toLowerCase()));
-  if (!fs.existsSync(root)) throw new Error(`image folder not found: ${root}`);
-  if (!isDirectory(root)) throw new Error(`image folder path is not a directory: ${root}`);
-
+  checkFolder(root);
   const top = readFolder(root, extensions);
   const layout = opts.layout ?? 'auto';
   const flat = layout === 'flat' || (layout === 'auto' && (top.images.length > 0 || top.dirs.length === 0));

@@ -1,7 +1,7 @@
 // The labelled train/val folders of fine-tuning and probing: one sub-folder per class, the same class folders in
 // both (an error before any work otherwise), display names from classes.tsv when there is one; and the classes of
 // weights that carry no class list, read from such a folder.
-import { displayClassNames, listImageFolder, readClassNames, type ImageSample } from '../data/image_folder';
+import { displayClassNames, listClassFolders, listImageFolder, readClassNames, type ImageSample } from '../data/image_folder';
 
 export interface TrainValData {
   train: ImageSample[];
@@ -30,7 +30,7 @@ export function listTrainVal(trainDir: string, valDir: string): TrainValData {
  * beside them when present. The folder count must equal the head's.
  */
 export function classesFromFolder(dir: string, headSize: number): { classes: string[]; class_names: string[] } {
-  const { classes } = listImageFolder(dir, { layout: 'classes' });
+  const classes = listClassFolders(dir); // names only: the images are listed by whoever reads them
   if (classes.length !== headSize) {
     throw new Error(`the checkpoint's head has ${headSize} classes and names none; ${dir} has ${classes.length} class folders. ` +
       `Give a folder with exactly ${headSize} class sub-folders, whose sorted names are the labels' order (as torchvision's ImageFolder)`);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { displayClassNames, listImageFolder, readClassNames } from '../../src/data/image_folder';
+import { displayClassNames, listClassFolders, listImageFolder, readClassNames } from '../../src/data/image_folder';
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 const MINI = path.join(REPO_ROOT, 'data/imagenette-mini');
@@ -25,6 +25,7 @@ describe('listImageFolder', () => {
     assert.equal(samples.length, 800);
     for (let label = 0; label < 10; label++) assert.equal(samples.filter((s) => s.label === label).length, 80);
     for (const s of samples) assert.ok(s.path.startsWith(path.join(MINI, 'train', classes[s.label]) + path.sep));
+    assert.deepEqual(listClassFolders(path.join(MINI, 'train')), classes, 'the class folders alone, in label order');
   });
 
   it('recurses inside classes, matches extensions case-insensitively and ignores other files', () => {
