@@ -156,19 +156,20 @@ describe('RandAugment and RandomErasing', () => {
   });
 });
 
-describe('BatchLoader with the augment option', () => {
-  const { samples } = listImageFolder(path.join(repoRoot, 'data', 'imagenette-mini', 'val'));
-  const some = samples.filter((_, i) => i % 30 === 0).slice(0, 4);
-  const augment = { randAugment: parseRandAugment('rand-m9-mstd0.5-inc1'), reprob: 0.25 };
-  async function firstBatch(o: Partial<BatchLoaderOptions>): Promise<Float32Array> {
-    const loader = new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, seed: 5, workers: 2, ...o });
-    try {
-      for await (const b of loader.epoch(0)) return b.images;
-      throw new Error('no batch');
-    } finally {
-      await loader.close();
-    }
+/** Four shipped images, and the first batch a training loader (seed 5, 32 px) makes of them with options `o`. */
+const some = listImageFolder(path.join(repoRoot, 'data', 'imagenette-mini', 'val')).samples.filter((_, i) => i % 30 === 0).slice(0, 4);
+async function firstBatch(o: Partial<BatchLoaderOptions>): Promise<Float32Array> {
+  const loader = new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, seed: 5, workers: 2, ...o });
+  try {
+    for await (const b of loader.epoch(0)) return b.images;
+    throw new Error('no batch');
+  } finally {
+    await loader.close();
   }
+}
+
+describe('BatchLoader with the augment option', () => {
+  const augment = { randAugment: parseRandAugment('rand-m9-mstd0.5-inc1'), reprob: 0.25 };
 
   test('is deterministic for a seed, differs from the plain crop, and is ignored for eval loaders', async () => {
     assert.equal(augmentUniforms(augment), 10 + 42);
@@ -209,21 +210,10 @@ describe('ColorJitter (the CLIP pre-training transform)', () => {
   });
 
   test('the loader option: deterministic for a seed, not applied to eval loaders', async () => {
-    const { samples } = listImageFolder(path.join(repoRoot, 'data', 'imagenette-mini', 'val'));
-    const some = samples.filter((_, i) => i % 30 === 0).slice(0, 4);
-    const batch = async (o: Partial<BatchLoaderOptions>) => {
-      const loader = new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, seed: 5, workers: 2, ...o });
-      try {
-        for await (const b of loader.epoch(0)) return b.images;
-        throw new Error('no batch');
-      } finally {
-        await loader.close();
-      }
-    };
-    const a = await batch({ colorJitter: 0.4 }), b = await batch({ colorJitter: 0.4, workers: 1 });
+    const a = await firstBatch({ colorJitter: 0.4 }), b = await firstBatch({ colorJitter: 0.4, workers: 1 });
     assert.deepEqual(a, b);
-    assert.notDeepEqual(a, await batch({}));
-    assert.deepEqual(await batch({ train: false, colorJitter: 0.4 }), await batch({ train: false }));
+    assert.notDeepEqual(a, await firstBatch({}));
+    assert.deepEqual(await firstBatch({ train: false, colorJitter: 0.4 }), await firstBatch({ train: false }));
     assert.throws(() => new BatchLoader({ samples: some, batchSize: 4, imgSize: 32, train: true, colorJitter: -1 }), /colorJitter must be >= 0/);
   });
 });
